@@ -1,0 +1,26 @@
+# frozen_string_literal: true
+
+require_relative "lib/anycable/rs/version"
+
+Gem::Specification.new do |spec|
+  spec.name = "anycable-rs"
+  spec.version = AnyCable::RS::VERSION
+  spec.authors = ["anycable-rs contributors"]
+  spec.summary = "Action Cable / AnyCable WebSockets on a Rust hub inside your Rails app's own Puma process"
+  spec.description = <<~DESC
+    Serves Action Cable clients from a tokio hub running inside the Rails process: mount it in
+    config/routes.rb and the same Puma that serves HTTP holds thousands of WebSocket clients,
+    with the app's channels unchanged and AnyCable's wire contracts (RPC, broadcasting).
+  DESC
+  spec.homepage = "https://github.com/anycable-rs/anycable-rs"
+  spec.license = "MIT"
+  spec.required_ruby_version = ">= 3.1"
+  spec.metadata["rubygems_mfa_required"] = "true"
+
+  spec.files = Dir[
+    "lib/**/*.rb", "ext/**/*.{rs,rb,toml}", "Cargo.toml", "Cargo.lock", "rustfmt.toml",
+    "README.md", "LICENSE", "anycable-rs.gemspec"
+  ]
+  spec.require_paths = ["lib"]
+  spec.extensions = ["ext/anycable_rs/extconf.rb"]
+end

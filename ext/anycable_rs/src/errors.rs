@@ -1,0 +1,26 @@
+//! Looks up the exception classes that `lib/anycable/rs/errors.rb` defines, so Rust code can
+//! raise them. They live in Ruby so users can `rescue` and document them like any other class.
+
+use magnus::{prelude::*, value::Lazy, Error, ExceptionClass, RModule, Ruby};
+
+/// `AnyCable::RS::ConfigError`: a setting with an unknown name or a bad value.
+pub(crate) static CONFIG_ERROR: Lazy<ExceptionClass> =
+    Lazy::new(|ruby| lookup(ruby, "ConfigError").expect("checked by errors::init"));
+
+fn lookup(ruby: &Ruby, name: &str) -> Result<ExceptionClass, Error> {
+    let rs: RModule = ruby.class_object().const_get::<_, RModule>("AnyCable")?.const_get("RS")?;
+    rs.const_get(name)
+}
+
+/// Fails loading the extension, with a clear message, when the Ruby side did not define the
+/// exception classes first (the extension is meant to be loaded through `require "anycable-rs"`).
+pub(crate) fn init(ruby: &Ruby) -> Result<(), Error> {
+    lookup(ruby, "ConfigError").map_err(|_| {
+        Error::new(
+            ruby.exception_load_error(),
+            "anycable_rs.so must be loaded through `require \"anycable-rs\"` (AnyCable::RS::ConfigError is not defined)",
+        )
+    })?;
+    Lazy::force(&CONFIG_ERROR, ruby);
+    Ok(())
+}

@@ -1,0 +1,451 @@
+//! Settings of a server, with AnyCable's names and defaults (PROTOCOL §4).
+//!
+//! Values arrive as [`serde_json::Value`]s from YAML, environment variables (strings) or Ruby
+//! code, so every setter accepts the loose forms people write (`"3"` for `3`, `"cookie,x-api"`
+//! for a list) and answers a bad value with an error that names the key and what it accepts.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+/// Every setting the engine knows, in the order the docs list them.
+pub const KEYS: &[&str] = &[
+    "path",
+    "headers",
+    "allowed_origins",
+    "max_message_size",
+    "ping_interval",
+    "shutdown_timeout",
+    "rpc_host",
+    "rpc_concurrency",
+    "disconnect_rate",
+    "broadcast_adapter",
+    "redis_url",
+    "redis_channel",
+    "log_level",
+    "debug",
+];
+
+/// Where broadcasts come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BroadcastAdapter {
+    /// Only `ActionCable.server.broadcast` in this process.
+    Local,
+    /// AnyCable's Redis pub/sub format on `redis_channel`.
+    Redis,
+    /// The HTTP broadcast endpoint.
+    Http,
+}
+
+impl BroadcastAdapter {
+    const NAMES: &'static [&'static str] = &["local", "redis", "http"];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::Redis => "redis",
+            Self::Http => "http",
+        }
+    }
+}
+
+/// Log verbosity, as AnyCable names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    /// Everything, including per-message lines.
+    Debug,
+    /// Connection lifecycle and state changes.
+    Info,
+    /// Recoverable problems.
+    Warn,
+    /// Failures only.
+    Error,
+}
+
+impl LogLevel {
+    const NAMES: &'static [&'static str] = &["debug", "info", "warn", "error"];
+
+    fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
+
+/// The validated settings of one server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Mount path of the WebSocket endpoint.
+    pub path: String,
+    /// Request headers passed to `connect` (lower-case names).
+    pub headers: Vec<String>,
+    /// Extra allowed `Origin` values; `*` allows any. Empty: the application decides.
+    pub allowed_origins: Vec<String>,
+    /// Largest client frame accepted, in bytes.
+    pub max_message_size: usize,
+    /// Interval between server pings.
+    pub ping_interval: Duration,
+    /// How long a graceful shutdown may take.
+    pub shutdown_timeout: Duration,
+    /// Remote RPC server; `None` means the in-process bridge.
+    pub rpc_host: Option<String>,
+    /// Most RPC calls in flight at once.
+    pub rpc_concurrency: usize,
+    /// Disconnect calls per second sent to the RPC side.
+    pub disconnect_rate: u32,
+    /// Where broadcasts come from.
+    pub broadcast_adapter: BroadcastAdapter,
+    /// Redis URL for the Redis adapter.
+    pub redis_url: Option<String>,
+    /// Redis pub/sub channel of AnyCable-format broadcasts.
+    pub redis_channel: String,
+    /// Log verbosity.
+    pub log_level: LogLevel,
+    /// Verbose diagnostics (implies `log_level: debug`).
+    pub debug: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            path: "/cable".into(),
+            headers: vec!["cookie".into()],
+            allowed_origins: Vec::new(),
+            max_message_size: 65_536,
+            ping_interval: Duration::from_secs(3),
+            shutdown_timeout: Duration::from_secs(30),
+            rpc_host: None,
+            rpc_concurrency: 28,
+            disconnect_rate: 100,
+            broadcast_adapter: BroadcastAdapter::Local,
+            redis_url: None,
+            redis_channel: "__anycable__".into(),
+            log_level: LogLevel::Info,
+            debug: false,
+        }
+    }
+}
+
+/// A setting that could not be applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    /// No such key; carries the closest known key, if any is close.
+    UnknownKey {
+        /// The key as given.
+        key: String,
+        /// The known key it most likely meant.
+        suggestion: Option<&'static str>,
+    },
+    /// The key exists but the value is not one it accepts.
+    InvalidValue {
+        /// The key.
+        key: &'static str,
+        /// The value as given, rendered as JSON.
+        value: String,
+        /// What the key accepts, in words.
+        expected: String,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnknownKey { key, suggestion: Some(s) } => {
+                write!(f, "unknown setting `{key}`; did you mean `{s}`?")
+            }
+            Self::UnknownKey { key, suggestion: None } => {
+                write!(f, "unknown setting `{key}`; known settings: {}", KEYS.join(", "))
+            }
+            Self::InvalidValue { key, value, expected } => {
+                write!(f, "invalid value {value} for `{key}`: expected {expected}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Builds a config from defaults plus the given settings, applied in order.
+    pub fn from_map(settings: &Map<String, Value>) -> Result<Self, ConfigError> {
+        let mut config = Self::default();
+        for (key, value) in settings {
+            config.set(key, value)?;
+        }
+        Ok(config)
+    }
+
+    /// Applies one setting. `null` resets optional settings and is rejected elsewhere.
+    pub fn set(&mut self, key: &str, value: &Value) -> Result<(), ConfigError> {
+        let Some(&key) = KEYS.iter().find(|k| **k == key) else {
+            return Err(ConfigError::UnknownKey { key: key.to_owned(), suggestion: suggest(key) });
+        };
+        let bad = |expected: &str| ConfigError::InvalidValue {
+            key,
+            value: value.to_string(),
+            expected: expected.to_owned(),
+        };
+        match key {
+            "path" => {
+                let path = string(value).filter(|p| p.starts_with('/'));
+                self.path = path.ok_or_else(|| bad("a path starting with `/`"))?;
+            }
+            "headers" => {
+                let list = list(value).ok_or_else(|| bad("a list of header names"))?;
+                self.headers = list.into_iter().map(|h| h.to_ascii_lowercase()).collect();
+            }
+            "allowed_origins" => {
+                self.allowed_origins = list(value).ok_or_else(|| bad("a list of origins"))?;
+            }
+            "max_message_size" => {
+                self.max_message_size = integer(value, 1, 64 << 20)
+                    .ok_or_else(|| bad("a size in bytes from 1 to 67108864"))?
+                    as usize;
+            }
+            "ping_interval" => {
+                self.ping_interval = Duration::from_secs(
+                    integer(value, 1, 3600).ok_or_else(|| bad("seconds from 1 to 3600"))?,
+                );
+            }
+            "shutdown_timeout" => {
+                self.shutdown_timeout = Duration::from_secs(
+                    integer(value, 0, 3600).ok_or_else(|| bad("seconds from 0 to 3600"))?,
+                );
+            }
+            "rpc_host" => {
+                self.rpc_host = optional_string(value).map_err(|()| bad("a host:port or http(s):// URL"))?
+            }
+            "rpc_concurrency" => {
+                self.rpc_concurrency =
+                    integer(value, 1, 10_000).ok_or_else(|| bad("a whole number from 1 to 10000"))? as usize;
+            }
+            "disconnect_rate" => {
+                self.disconnect_rate = integer(value, 1, 1_000_000)
+                    .ok_or_else(|| bad("calls per second from 1 to 1000000"))?
+                    as u32;
+            }
+            "broadcast_adapter" => {
+                self.broadcast_adapter = match string(value).as_deref() {
+                    Some("local") => BroadcastAdapter::Local,
+                    Some("redis") => BroadcastAdapter::Redis,
+                    Some("http") => BroadcastAdapter::Http,
+                    _ => return Err(bad(&one_of(BroadcastAdapter::NAMES))),
+                };
+            }
+            "redis_url" => {
+                let expected = "a redis:// or rediss:// URL";
+                let url = optional_string(value).map_err(|()| bad(expected))?;
+                if url.as_deref().is_some_and(|u| !u.starts_with("redis://") && !u.starts_with("rediss://")) {
+                    return Err(bad(expected));
+                }
+                self.redis_url = url;
+            }
+            "redis_channel" => {
+                self.redis_channel =
+                    string(value).filter(|c| !c.is_empty()).ok_or_else(|| bad("a channel name"))?;
+            }
+            "log_level" => {
+                let level = string(value).map(|s| s.to_ascii_lowercase());
+                let index = level.and_then(|l| LogLevel::NAMES.iter().position(|n| *n == l));
+                self.log_level = match index {
+                    Some(0) => LogLevel::Debug,
+                    Some(1) => LogLevel::Info,
+                    Some(2) => LogLevel::Warn,
+                    Some(3) => LogLevel::Error,
+                    _ => return Err(bad(&one_of(LogLevel::NAMES))),
+                };
+            }
+            "debug" => self.debug = boolean(value).ok_or_else(|| bad("true or false"))?,
+            _ => unreachable!("every key of KEYS has a setter"),
+        }
+        Ok(())
+    }
+
+    /// The effective settings as JSON, with AnyCable's names (durations in seconds).
+    pub fn to_map(&self) -> Map<String, Value> {
+        let mut map = Map::new();
+        map.insert("path".into(), self.path.clone().into());
+        map.insert("headers".into(), self.headers.clone().into());
+        map.insert("allowed_origins".into(), self.allowed_origins.clone().into());
+        map.insert("max_message_size".into(), self.max_message_size.into());
+        map.insert("ping_interval".into(), self.ping_interval.as_secs().into());
+        map.insert("shutdown_timeout".into(), self.shutdown_timeout.as_secs().into());
+        map.insert("rpc_host".into(), self.rpc_host.clone().into());
+        map.insert("rpc_concurrency".into(), self.rpc_concurrency.into());
+        map.insert("disconnect_rate".into(), self.disconnect_rate.into());
+        map.insert("broadcast_adapter".into(), self.broadcast_adapter.name().into());
+        map.insert("redis_url".into(), self.redis_url.clone().into());
+        map.insert("redis_channel".into(), self.redis_channel.clone().into());
+        map.insert("log_level".into(), self.effective_log_level().name().into());
+        map.insert("debug".into(), self.debug.into());
+        map
+    }
+
+    /// The level logs are written at: `debug: true` lowers it to `debug`.
+    pub fn effective_log_level(&self) -> LogLevel {
+        if self.debug {
+            LogLevel::Debug
+        } else {
+            self.log_level
+        }
+    }
+}
+
+fn one_of(names: &[&str]) -> String {
+    format!("one of {}", names.join(", "))
+}
+
+fn string(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.trim().to_owned()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// `null` or `""` mean "not set"; anything else must be a string.
+fn optional_string(value: &Value) -> Result<Option<String>, ()> {
+    match value {
+        Value::Null => Ok(None),
+        Value::String(s) if s.trim().is_empty() => Ok(None),
+        Value::String(s) => Ok(Some(s.trim().to_owned())),
+        _ => Err(()),
+    }
+}
+
+/// A JSON array of strings, or a comma-separated string (the environment-variable form).
+fn list(value: &Value) -> Option<Vec<String>> {
+    let items: Vec<String> = match value {
+        Value::Array(items) => items.iter().map(string).collect::<Option<_>>()?,
+        Value::String(s) => s.split(',').map(|p| p.trim().to_owned()).collect(),
+        _ => return None,
+    };
+    Some(items.into_iter().filter(|s| !s.is_empty()).collect())
+}
+
+fn integer(value: &Value, min: u64, max: u64) -> Option<u64> {
+    let n = match value {
+        Value::Number(n) => n.as_u64()?,
+        Value::String(s) => s.trim().parse().ok()?,
+        _ => return None,
+    };
+    (min..=max).contains(&n).then_some(n)
+}
+
+fn boolean(value: &Value) -> Option<bool> {
+    match value {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Some(true),
+            "false" | "0" | "no" | "off" | "" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The known key nearest to `key` by edit distance, if it is a plausible typo.
+fn suggest(key: &str) -> Option<&'static str> {
+    let key = key.to_ascii_lowercase();
+    KEYS.iter()
+        .map(|k| (edit_distance(&key, k), *k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1).min(row[j] + 1).min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn from(value: Value) -> Result<Config, ConfigError> {
+        Config::from_map(value.as_object().unwrap())
+    }
+
+    #[test]
+    fn defaults_follow_anycable() {
+        let c = Config::default();
+        assert_eq!(c.path, "/cable");
+        assert_eq!(c.headers, ["cookie"]);
+        assert_eq!(c.max_message_size, 65_536);
+        assert_eq!(c.ping_interval, Duration::from_secs(3));
+        assert_eq!(c.rpc_concurrency, 28);
+        assert_eq!(c.disconnect_rate, 100);
+        assert_eq!(c.shutdown_timeout, Duration::from_secs(30));
+        assert_eq!(c.redis_channel, "__anycable__");
+        assert_eq!(c.broadcast_adapter, BroadcastAdapter::Local);
+    }
+
+    #[test]
+    fn accepts_environment_strings() {
+        let c = from(json!({
+            "ping_interval": "5",
+            "headers": "Cookie, X-Api-Key",
+            "debug": "true",
+            "broadcast_adapter": "redis",
+            "redis_url": "rediss://:pw@example.com:6380",
+        }))
+        .unwrap();
+        assert_eq!(c.ping_interval, Duration::from_secs(5));
+        assert_eq!(c.headers, ["cookie", "x-api-key"]);
+        assert!(c.debug);
+        assert_eq!(c.effective_log_level(), LogLevel::Debug);
+        assert_eq!(c.broadcast_adapter, BroadcastAdapter::Redis);
+        assert_eq!(c.redis_url.as_deref(), Some("rediss://:pw@example.com:6380"));
+    }
+
+    #[test]
+    fn empty_optional_values_mean_unset() {
+        let c = from(json!({"rpc_host": "", "redis_url": null})).unwrap();
+        assert_eq!(c.rpc_host, None);
+        assert_eq!(c.redis_url, None);
+    }
+
+    #[test]
+    fn bad_values_name_the_key_and_what_it_accepts() {
+        let err = from(json!({"ping_interval": "soon"})).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r#"invalid value "soon" for `ping_interval`: expected seconds from 1 to 3600"#
+        );
+        let err = from(json!({"max_message_size": 0})).unwrap_err();
+        assert!(err.to_string().contains("`max_message_size`"), "{err}");
+        let err = from(json!({"broadcast_adapter": "nats"})).unwrap_err();
+        assert!(err.to_string().ends_with("expected one of local, redis, http"), "{err}");
+        let err = from(json!({"redis_url": "http://localhost"})).unwrap_err();
+        assert!(err.to_string().contains("redis:// or rediss://"), "{err}");
+        let err = from(json!({"path": "cable"})).unwrap_err();
+        assert!(err.to_string().contains("starting with `/`"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_suggest_the_nearest_known_one() {
+        let err = from(json!({"ping_intrval": 3})).unwrap_err();
+        assert_eq!(err.to_string(), "unknown setting `ping_intrval`; did you mean `ping_interval`?");
+        let err = from(json!({"zzz": 1})).unwrap_err();
+        assert!(err.to_string().starts_with("unknown setting `zzz`; known settings: path,"), "{err}");
+    }
+
+    #[test]
+    fn to_map_round_trips() {
+        let c = from(json!({"headers": ["cookie", "authorization"], "ping_interval": 7})).unwrap();
+        let again = Config::from_map(&c.to_map()).unwrap();
+        assert_eq!(c, again);
+        assert_eq!(c.to_map().len(), KEYS.len());
+    }
+}

@@ -1,0 +1,265 @@
+//! The Action Cable wire protocol (`actioncable-v1-json`, PROTOCOL §1).
+//!
+//! Client frames are parsed into [`ClientCommand`]s; everything the server sends is built here
+//! as a ready-to-send JSON string, so a broadcast is encoded once and the same bytes are shared
+//! by every recipient. Channel identifiers are opaque strings: they are compared and echoed byte
+//! for byte, never re-encoded.
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// The subprotocol every Action Cable client offers and the server must echo.
+pub const SUBPROTOCOL: &str = "actioncable-v1-json";
+
+/// The subprotocol that tells a client to give up without reconnecting.
+pub const UNSUPPORTED_SUBPROTOCOL: &str = "actioncable-unsupported";
+
+/// What a client asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// Join a channel.
+    Subscribe,
+    /// Leave a channel.
+    Unsubscribe,
+    /// Perform an action of a subscribed channel.
+    Message,
+}
+
+impl Command {
+    /// The command's name on the wire and in RPC calls.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Subscribe => "subscribe",
+            Self::Unsubscribe => "unsubscribe",
+            Self::Message => "message",
+        }
+    }
+}
+
+/// One parsed client frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCommand {
+    /// What is asked.
+    pub command: Command,
+    /// The channel identifier, exactly as the client sent it.
+    pub identifier: String,
+    /// For `message`: the JSON string holding the action and its arguments.
+    pub data: Option<String>,
+}
+
+/// Why a client frame was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProtocolError {
+    /// Not JSON, or not an object with the expected fields.
+    Malformed(String),
+    /// A `command` we do not serve.
+    UnknownCommand(String),
+    /// `message` without `data`.
+    MissingData,
+}
+
+impl fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Malformed(why) => write!(f, "malformed command: {why}"),
+            Self::UnknownCommand(name) => write!(f, "unknown command `{name}`"),
+            Self::MissingData => f.write_str("`message` command without `data`"),
+        }
+    }
+}
+
+impl std::error::Error for ProtocolError {}
+
+#[derive(Deserialize)]
+struct RawCommand {
+    command: String,
+    identifier: String,
+    #[serde(default)]
+    data: Option<String>,
+}
+
+impl ClientCommand {
+    /// Parses one text frame from a client.
+    pub fn parse(frame: &str) -> Result<Self, ProtocolError> {
+        let raw: RawCommand =
+            serde_json::from_str(frame).map_err(|e| ProtocolError::Malformed(e.to_string()))?;
+        let command = match raw.command.as_str() {
+            "subscribe" => Command::Subscribe,
+            "unsubscribe" => Command::Unsubscribe,
+            "message" => Command::Message,
+            _ => return Err(ProtocolError::UnknownCommand(raw.command)),
+        };
+        if command == Command::Message && raw.data.is_none() {
+            return Err(ProtocolError::MissingData);
+        }
+        Ok(Self { command, identifier: raw.identifier, data: raw.data })
+    }
+}
+
+/// Why the server closes a connection, with the names Rails and AnyCable use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DisconnectReason {
+    /// The application rejected the connection.
+    Unauthorized,
+    /// The client broke the protocol.
+    InvalidRequest,
+    /// The server is going away; come back soon.
+    ServerRestart,
+    /// Closed on request of the application (remote disconnect).
+    Remote,
+    /// The client did not read fast enough and its queue overflowed.
+    TooSlow,
+    /// The server could not serve the call (busy or failing RPC); try again later.
+    ServerError,
+}
+
+impl DisconnectReason {
+    /// The reason's name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unauthorized => "unauthorized",
+            Self::InvalidRequest => "invalid_request",
+            Self::ServerRestart => "server_restart",
+            Self::Remote => "remote",
+            Self::TooSlow => "too_slow",
+            Self::ServerError => "server_error",
+        }
+    }
+
+    /// Whether the client should reconnect after this reason.
+    pub fn reconnect(self) -> bool {
+        !matches!(self, Self::Unauthorized | Self::InvalidRequest)
+    }
+}
+
+/// Builders of server → client frames.
+pub mod server {
+    use super::{encode_str, DisconnectReason, RawValue};
+
+    /// `{"type":"welcome"}`, with the session id when there is one.
+    pub fn welcome(sid: Option<&str>) -> String {
+        match sid {
+            Some(sid) => format!(r#"{{"type":"welcome","sid":{}}}"#, encode_str(sid)),
+            None => r#"{"type":"welcome"}"#.to_owned(),
+        }
+    }
+
+    /// `{"type":"ping","message":<unix seconds>}`.
+    pub fn ping(unix_seconds: u64) -> String {
+        format!(r#"{{"type":"ping","message":{unix_seconds}}}"#)
+    }
+
+    /// The subscription was accepted.
+    pub fn confirm(identifier: &str) -> String {
+        format!(r#"{{"identifier":{},"type":"confirm_subscription"}}"#, encode_str(identifier))
+    }
+
+    /// The subscription was rejected.
+    pub fn reject(identifier: &str) -> String {
+        format!(r#"{{"identifier":{},"type":"reject_subscription"}}"#, encode_str(identifier))
+    }
+
+    /// `{"type":"disconnect",...}`, sent right before the server closes.
+    pub fn disconnect(reason: DisconnectReason) -> String {
+        format!(
+            r#"{{"type":"disconnect","reason":"{}","reconnect":{}}}"#,
+            reason.as_str(),
+            reason.reconnect()
+        )
+    }
+
+    /// A broadcast delivered to one channel identifier. `data` is embedded as JSON when it is
+    /// valid JSON (the usual case: Action Cable encodes the message) and as a string otherwise.
+    pub fn message(identifier: &str, data: &str) -> String {
+        let embedded = match serde_json::from_str::<&RawValue>(data) {
+            Ok(raw) => raw.get().trim().to_owned(),
+            Err(_) => encode_str(data),
+        };
+        format!(r#"{{"identifier":{},"message":{embedded}}}"#, encode_str(identifier))
+    }
+}
+
+/// `s` as a JSON string literal.
+fn encode_str(s: &str) -> String {
+    serde_json::to_string(s).expect("a str always serialises")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::server;
+    use super::*;
+    use serde_json::{json, Value};
+
+    const ID: &str = r#"{"channel":"ChatChannel","room":"1"}"#;
+
+    fn parsed(frame: &str) -> Value {
+        serde_json::from_str(frame).unwrap()
+    }
+
+    #[test]
+    fn parses_the_three_commands() {
+        let sub = format!(r#"{{"command":"subscribe","identifier":{}}}"#, encode_str(ID));
+        let cmd = ClientCommand::parse(&sub).unwrap();
+        assert_eq!(cmd.command, Command::Subscribe);
+        assert_eq!(cmd.identifier, ID, "identifier kept byte for byte");
+        let msg = json!({"command":"message","identifier":ID,"data":"{\"action\":\"speak\"}"});
+        let cmd = ClientCommand::parse(&msg.to_string()).unwrap();
+        assert_eq!(cmd.command, Command::Message);
+        assert_eq!(cmd.data.as_deref(), Some(r#"{"action":"speak"}"#));
+        let unsub = json!({"command":"unsubscribe","identifier":ID});
+        assert_eq!(ClientCommand::parse(&unsub.to_string()).unwrap().command, Command::Unsubscribe);
+    }
+
+    #[test]
+    fn refuses_bad_frames_with_a_reason() {
+        assert!(matches!(ClientCommand::parse("{nope"), Err(ProtocolError::Malformed(_))));
+        assert!(matches!(
+            ClientCommand::parse(r#"{"command":"subscribe"}"#),
+            Err(ProtocolError::Malformed(_))
+        ));
+        assert_eq!(
+            ClientCommand::parse(r#"{"command":"dance","identifier":"x"}"#),
+            Err(ProtocolError::UnknownCommand("dance".into()))
+        );
+        assert_eq!(
+            ClientCommand::parse(r#"{"command":"message","identifier":"x"}"#),
+            Err(ProtocolError::MissingData)
+        );
+        assert_eq!(
+            ClientCommand::parse(r#"{"command":"dance","identifier":"x"}"#).unwrap_err().to_string(),
+            "unknown command `dance`"
+        );
+    }
+
+    #[test]
+    fn server_frames_have_the_action_cable_shapes() {
+        assert_eq!(parsed(&server::welcome(None)), json!({"type":"welcome"}));
+        assert_eq!(parsed(&server::welcome(Some("s1"))), json!({"type":"welcome","sid":"s1"}));
+        assert_eq!(parsed(&server::ping(1_700_000_000)), json!({"type":"ping","message":1_700_000_000}));
+        assert_eq!(parsed(&server::confirm(ID)), json!({"identifier":ID,"type":"confirm_subscription"}));
+        assert_eq!(parsed(&server::reject(ID)), json!({"identifier":ID,"type":"reject_subscription"}));
+        assert_eq!(
+            parsed(&server::disconnect(DisconnectReason::Unauthorized)),
+            json!({"type":"disconnect","reason":"unauthorized","reconnect":false})
+        );
+        assert_eq!(
+            parsed(&server::disconnect(DisconnectReason::ServerRestart)),
+            json!({"type":"disconnect","reason":"server_restart","reconnect":true})
+        );
+    }
+
+    #[test]
+    fn broadcast_data_is_embedded_as_json_or_kept_a_string() {
+        let hash = server::message(ID, r#"{"text":"hi","n":1}"#);
+        assert_eq!(parsed(&hash), json!({"identifier":ID,"message":{"text":"hi","n":1}}));
+        let html = server::message(ID, "<p>hi</p>");
+        assert_eq!(parsed(&html), json!({"identifier":ID,"message":"<p>hi</p>"}));
+        // A JSON string stays a string (Action Cable encoded "hello" as "\"hello\"").
+        let string = server::message(ID, r#""hello""#);
+        assert_eq!(parsed(&string), json!({"identifier":ID,"message":"hello"}));
+        // Embedding keeps the publisher's bytes: no re-encoding of the payload.
+        assert!(hash.ends_with(r#""message":{"text":"hi","n":1}}"#), "{hash}");
+    }
+}
