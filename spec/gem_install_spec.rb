@@ -25,7 +25,7 @@ RSpec.describe "gem build and gem install --local" do
       expect(out).to include("Building native extensions", "Successfully installed anycable-rs-#{AnyCable::RS::VERSION}")
 
       script = 'require "anycable-rs"; so = $LOADED_FEATURES.grep(/anycable_rs\.so/).first; ' \
-               'puts AnyCable::RS::Native::ENGINE_VERSION, so, AnyCable::RS.config.path'
+               "puts AnyCable::RS::Native::ENGINE_VERSION, so, AnyCable::RS.config.path"
       version, loaded_from, path = run!(env, "ruby", "-e", script, chdir: tmp).lines.map(&:chomp)
       expect(version).to eq(AnyCable::RS::VERSION)
       expect(loaded_from).to start_with(home)

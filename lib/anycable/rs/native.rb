@@ -8,10 +8,10 @@ module AnyCable
     # lib/anycable/rs/<major.minor>/; a source install (or `rake compile` in a checkout) puts
     # the build at lib/anycable/rs/anycable_rs.so. The first one found wins.
     module NativeLoader
-      PRECOMPILED = "anycable/rs/#{RUBY_VERSION[/\A\d+\.\d+/]}/anycable_rs"
+      PRECOMPILED = "anycable/rs/#{RUBY_VERSION[/\A\d+\.\d+/]}/anycable_rs".freeze
       SOURCE_BUILT = "anycable/rs/anycable_rs"
 
-      HINT = <<~MSG
+      HINT = <<~MSG.freeze
         anycable-rs: the native extension (anycable_rs.so) is not built for Ruby #{RUBY_VERSION}.
           In a checkout of anycable-rs run:  bundle exec rake compile
           For an installed gem run:          gem pristine anycable-rs   (needs cargo: https://rustup.rs)

@@ -1,0 +1,46 @@
+# Shared by bin/demo and bin/test: installs what is missing (Debian/Ubuntu, idempotent) and
+# prepares the Ruby bundles. Source it, then call `need_packages <pkg>...` and `bundle_local DIR`.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+export DEBIAN_FRONTEND=noninteractive
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# Installs the Debian packages that are not installed yet; apt-get update runs only then.
+need_packages() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local cmd=(apt-get install -y -q --no-install-recommends "${missing[@]}")
+  if [ "$(id -u)" -eq 0 ]; then
+    log "installing ${missing[*]}"
+    apt-get update -q
+    "${cmd[@]}"
+  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+    log "installing ${missing[*]} (sudo)"
+    sudo apt-get update -q
+    sudo DEBIAN_FRONTEND=noninteractive "${cmd[@]}"
+  else
+    printf 'Missing Debian packages: %s\nRun:\n  sudo apt-get update && sudo %s\n' "${missing[*]}" "${cmd[*]}" >&2
+    exit 1
+  fi
+}
+
+need_cargo() {
+  [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
+  if ! command -v cargo >/dev/null; then
+    printf 'Rust is missing: install it with rustup (https://rustup.rs), then run this again.\n' >&2
+    exit 1
+  fi
+}
+
+# The packages every use needs: Ruby with Rails and Puma from Debian, and what rb-sys builds with.
+BASE_PACKAGES=(ruby-full ruby-dev ruby-bundler rake ruby-rails puma gcc libc6-dev make pkg-config libclang-dev)
+
+# `bundle install --local`: resolves against the Debian-packaged gems, never the network.
+bundle_local() {
+  (cd "$1" && { bundle check >/dev/null 2>&1 || bundle install --local --quiet; })
+}

@@ -1,0 +1,24 @@
+# frozen_string_literal: true
+
+# One stream per room; `speak` broadcasts a message to everyone in the room.
+class ChatChannel < ApplicationCable::Channel
+  def subscribed
+    room = params[:room].to_s
+    return reject unless RoomsController::ROOM.match?(room)
+
+    stream_from stream_name
+  end
+
+  def speak(data)
+    body = data["body"].to_s.strip.first(1000)
+    return if body.empty?
+
+    ActionCable.server.broadcast(stream_name, { user: current_user, body: body, sent_at: Time.now.utc.iso8601(3) })
+  end
+
+  private
+
+  def stream_name
+    "chat:#{params[:room]}"
+  end
+end

@@ -1,0 +1,8 @@
+# frozen_string_literal: true
+
+Rails.application.routes.draw do
+  root "rooms#index"
+  post "/join", to: "rooms#join", as: :join
+  get "/rooms/:room", to: "rooms#show", as: :room, constraints: { room: /[\w-]{1,40}/ }
+  get "/action_cable.js", to: "action_cable_client#show", as: :action_cable_client
+end
