@@ -11,10 +11,23 @@
 //!   parsed, server messages encoded once into shared frames.
 //! - [`hub`]: who listens to which stream; a sharded registry that groups subscribers by
 //!   channel identifier so each broadcast is encoded once per (stream, identifier).
+//! - [`rpc`]: AnyCable RPC messages and the [`rpc::Controller`] trait (in-process bridge,
+//!   gRPC, HTTP RPC) through which channel logic is reached.
+//! - [`node`]: accepts hijacked sockets, pings, broadcasts, shuts down; `connection` runs one
+//!   client (connect → commands → disconnect), `writer` writes its socket, [`session`] is
+//!   the bounded queue between them and everything else, [`sessions`] lists live ones.
+//! - `handshake`: the `101` answer for a socket whose HTTP request the web server read.
 
 pub mod config;
+mod connection;
+pub mod handshake;
 pub mod hub;
+pub mod node;
 pub mod protocol;
+pub mod rpc;
+pub mod session;
+pub mod sessions;
+mod writer;
 
 /// Version of the engine; the gem reports it as `AnyCable::RS::Native::ENGINE_VERSION`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -136,7 +136,7 @@ impl DisconnectReason {
 
 /// Builders of server → client frames.
 pub mod server {
-    use super::{encode_str, DisconnectReason, RawValue};
+    use super::{encode_str, DisconnectReason};
 
     /// `{"type":"welcome"}`, with the session id when there is one.
     pub fn welcome(sid: Option<&str>) -> String {
@@ -169,15 +169,29 @@ pub mod server {
             reason.reconnect()
         )
     }
+}
 
-    /// A broadcast delivered to one channel identifier. `data` is embedded as JSON when it is
-    /// valid JSON (the usual case: Action Cable encodes the message) and as a string otherwise.
-    pub fn message(identifier: &str, data: &str) -> String {
+/// A broadcast's data, prepared once and then framed for each channel identifier it is
+/// delivered under. `data` is embedded as JSON when it is valid JSON (the usual case: Action
+/// Cable encodes the message) and as a JSON string otherwise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BroadcastData {
+    embedded: String,
+}
+
+impl BroadcastData {
+    /// Prepares `data` (parsed once, kept byte for byte when it is JSON).
+    pub fn new(data: &str) -> Self {
         let embedded = match serde_json::from_str::<&RawValue>(data) {
             Ok(raw) => raw.get().trim().to_owned(),
             Err(_) => encode_str(data),
         };
-        format!(r#"{{"identifier":{},"message":{embedded}}}"#, encode_str(identifier))
+        Self { embedded }
+    }
+
+    /// `{"identifier":<identifier>,"message":<data>}`.
+    pub fn frame(&self, identifier: &str) -> String {
+        format!(r#"{{"identifier":{},"message":{}}}"#, encode_str(identifier), self.embedded)
     }
 }
 
@@ -252,12 +266,12 @@ mod tests {
 
     #[test]
     fn broadcast_data_is_embedded_as_json_or_kept_a_string() {
-        let hash = server::message(ID, r#"{"text":"hi","n":1}"#);
+        let hash = BroadcastData::new(r#"{"text":"hi","n":1}"#).frame(ID);
         assert_eq!(parsed(&hash), json!({"identifier":ID,"message":{"text":"hi","n":1}}));
-        let html = server::message(ID, "<p>hi</p>");
+        let html = BroadcastData::new("<p>hi</p>").frame(ID);
         assert_eq!(parsed(&html), json!({"identifier":ID,"message":"<p>hi</p>"}));
         // A JSON string stays a string (Action Cable encoded "hello" as "\"hello\"").
-        let string = server::message(ID, r#""hello""#);
+        let string = BroadcastData::new(r#""hello""#).frame(ID);
         assert_eq!(parsed(&string), json!({"identifier":ID,"message":"hello"}));
         // Embedding keeps the publisher's bytes: no re-encoding of the payload.
         assert!(hash.ends_with(r#""message":{"text":"hi","n":1}}"#), "{hash}");

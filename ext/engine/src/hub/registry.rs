@@ -1,9 +1,8 @@
-//! Who listens to which stream.
+//! The stream registry: for every stream, its subscribers grouped by channel identifier.
 //!
-//! The hub keeps, for every stream, its subscribers grouped by channel identifier, so a
-//! broadcast is turned into one frame per (stream, identifier) and that frame is handed to
-//! every session in the group. The registry is split into shards by stream name: a broadcast
-//! on one stream never waits for subscribes on a stream of another shard.
+//! Grouping by identifier lets a broadcast be framed once per (stream, identifier) and the
+//! frame be shared by every session of the group. The registry is split into shards by stream
+//! name: a broadcast on one stream never waits for subscribes on a stream of another shard.
 
 use std::collections::hash_map::{Entry, HashMap};
 use std::hash::{BuildHasher, RandomState};

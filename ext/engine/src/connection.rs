@@ -1,0 +1,306 @@
+//! One client connection from handshake to goodbye: the `Connect` call, the command loop
+//! (PROTOCOL §2, applied in its order), and the cleanup that ends with a `Disconnect` call.
+//!
+//! This task owns the connection's state (identifiers, cstate, subscriptions with their
+//! istate and streams); nothing else touches it, so it needs no lock. Commands of one client
+//! are handled one after the other, as clients expect (subscribe before message).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use futures_util::stream::SplitStream;
+use futures_util::StreamExt;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio_tungstenite::WebSocketStream;
+
+use crate::handshake;
+use crate::hub::{SessionId, Unsubscribed};
+use crate::node::{Node, UpgradeRequest};
+use crate::protocol::{ClientCommand, Command, DisconnectReason};
+use crate::rpc::{
+    CommandMessage, CommandResponse, ConnectionRequest, DisconnectRequest, Env, Status, StringMap,
+};
+use crate::session::{Close, Control, SessionHandle};
+use crate::writer;
+
+/// Bytes read from the socket at a time; small, so idle connections stay small.
+const READ_BUFFER: usize = 4096;
+
+/// The receiving half of a session's socket.
+type Source = SplitStream<WebSocketStream<TcpStream>>;
+
+/// One channel subscription of this connection.
+#[derive(Debug, Default)]
+struct Subscription {
+    /// The identifier shared with the hub's registry.
+    identifier: Arc<str>,
+    /// Streams this subscription listens to.
+    streams: Vec<String>,
+    /// Channel state.
+    istate: StringMap,
+}
+
+/// The state of one connected client.
+struct Connection {
+    node: Arc<Node>,
+    handle: SessionHandle,
+    control: Arc<Control>,
+    env: Env,
+    identifiers: String,
+    subscriptions: HashMap<Arc<str>, Subscription>,
+}
+
+fn ws_config(node: &Node) -> WebSocketConfig {
+    let max = node.config.max_message_size;
+    WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
+        .max_write_buffer_size(1 << 20)
+        .max_message_size(Some(max))
+        .max_frame_size(Some(max))
+}
+
+/// Serves one hijacked socket until it closes.
+pub(crate) async fn serve(node: Arc<Node>, socket: std::net::TcpStream, request: UpgradeRequest) {
+    if node.is_shutting_down() {
+        return; // dropping the socket closes it; the client retries elsewhere or later
+    }
+    let mut stream = match socket.set_nonblocking(true).and_then(|()| TcpStream::from_std(socket)) {
+        Ok(stream) => stream,
+        Err(error) => return tracing::warn!(%error, "cannot adopt hijacked socket"),
+    };
+    let _ = stream.set_nodelay(true);
+    let protocol = handshake::negotiate(&request.protocols);
+    if let Err(error) = handshake::accept(&mut stream, &request.key, protocol).await {
+        return tracing::debug!(%error, "handshake write failed");
+    }
+    let ws = WebSocketStream::from_raw_socket(stream, Role::Server, Some(ws_config(&node))).await;
+    let (sink, source) = ws.split();
+
+    let (handle, queue, control) = SessionHandle::new(node.next_session_id());
+    let writer_control = Arc::clone(&control);
+    node.tasks.spawn(async move { writer::run(sink, queue, &writer_control).await });
+
+    let env = Env { url: request.url, headers: request.headers, ..Env::default() };
+    let mut connection = Connection {
+        node,
+        handle,
+        control: Arc::clone(&control),
+        env,
+        identifiers: String::new(),
+        subscriptions: HashMap::new(),
+    };
+    if connection.connect().await {
+        connection.node.sessions.insert(connection.handle.clone());
+        connection.read(source).await;
+        connection.node.sessions.remove(connection.handle.id);
+        connection.finish();
+    }
+    // Lets the writer finish (a no-op when a close was already requested).
+    control.close(Close::Quiet);
+}
+
+impl Connection {
+    fn sid(&self) -> SessionId {
+        self.handle.id
+    }
+
+    fn transmit(&self, transmissions: Vec<String>) {
+        for frame in transmissions {
+            self.handle.send(Utf8Bytes::from(frame));
+        }
+    }
+
+    /// The `Connect` call; true when the client was welcomed.
+    async fn connect(&mut self) -> bool {
+        let request = ConnectionRequest { env: self.env.clone() };
+        match self.node.controller.connect(request).await {
+            Ok(reply) if reply.status == Status::Success => {
+                self.identifiers = reply.identifiers;
+                merge(&mut self.env.cstate, reply.env.cstate);
+                self.transmit(reply.transmissions);
+                tracing::debug!(sid = self.sid(), identifiers = %self.identifiers, "connected");
+                true
+            }
+            Ok(reply) if reply.status == Status::Failure => {
+                tracing::info!(sid = self.sid(), "connection rejected");
+                self.transmit(reply.transmissions);
+                self.control.close(Close::Quiet);
+                false
+            }
+            Ok(reply) => {
+                tracing::error!(sid = self.sid(), error = %reply.error_msg, "connect failed");
+                self.control.close(Close::Disconnect(DisconnectReason::ServerError));
+                false
+            }
+            Err(error) => {
+                tracing::warn!(sid = self.sid(), %error, "connect call failed");
+                self.control.close(Close::Disconnect(DisconnectReason::ServerError));
+                false
+            }
+        }
+    }
+
+    /// Reads client frames until the client leaves, a close is requested or shutdown starts.
+    async fn read(&mut self, mut source: Source) {
+        let control = Arc::clone(&self.control);
+        let shutdown = self.node.shutdown.clone();
+        loop {
+            let frame = tokio::select! {
+                biased;
+                _ = control.reader_closed() => return,
+                _ = shutdown.cancelled() => {
+                    control.close(Close::Disconnect(DisconnectReason::ServerRestart));
+                    return;
+                }
+                frame = source.next() => frame,
+            };
+            match frame {
+                Some(Ok(Message::Text(text))) => self.command(&text).await,
+                Some(Ok(Message::Binary(_))) => {
+                    tracing::info!(sid = self.sid(), "binary frame refused");
+                    control.close(Close::Protocol(CloseCode::Unsupported, "binary frames are not supported"));
+                }
+                Some(Ok(Message::Close(_))) | None => return,
+                Some(Ok(_)) => {} // ping/pong: the library answers pings itself
+                Some(Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size }))) => {
+                    tracing::info!(sid = self.sid(), size, max_size, "frame over max_message_size");
+                    control.close(Close::Protocol(CloseCode::Size, "message too big"));
+                }
+                Some(Err(WsError::Utf8(_))) => {
+                    tracing::info!(sid = self.sid(), "text frame with invalid UTF-8");
+                    control.close(Close::Protocol(CloseCode::Invalid, "invalid UTF-8"));
+                }
+                Some(Err(error)) => {
+                    tracing::debug!(sid = self.sid(), %error, "socket error");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// One client command, checked, sent to the controller, and its reply applied.
+    async fn command(&mut self, frame: &str) {
+        let command = match ClientCommand::parse(frame) {
+            Ok(command) => command,
+            Err(error) => return tracing::warn!(sid = self.sid(), %error, "command ignored"),
+        };
+        let subscribed = self.subscriptions.contains_key(command.identifier.as_str());
+        match (command.command, subscribed) {
+            (Command::Subscribe, true) => {
+                return tracing::warn!(sid = self.sid(), identifier = %command.identifier, "already subscribed");
+            }
+            (Command::Message | Command::Unsubscribe, false) => {
+                return tracing::warn!(sid = self.sid(), identifier = %command.identifier, command = command.command.as_str(), "not subscribed");
+            }
+            _ => {}
+        }
+        let istate =
+            self.subscriptions.get(command.identifier.as_str()).map(|s| s.istate.clone()).unwrap_or_default();
+        let request = CommandMessage {
+            command: command.command.as_str().to_owned(),
+            identifier: command.identifier.clone(),
+            connection_identifiers: self.identifiers.clone(),
+            data: command.data.unwrap_or_default(),
+            env: Env { istate, ..self.env.clone() },
+        };
+        match self.node.controller.command(request).await {
+            Ok(reply) => self.apply(command.command, command.identifier, reply),
+            Err(error) => {
+                tracing::warn!(sid = self.sid(), %error, "command call failed");
+                self.control.close(Close::Disconnect(DisconnectReason::ServerError));
+            }
+        }
+    }
+
+    /// Applies a `Command` reply in PROTOCOL §2's order.
+    fn apply(&mut self, command: Command, identifier: String, reply: CommandResponse) {
+        if reply.status == Status::Error {
+            return tracing::error!(sid = self.sid(), %identifier, error = %reply.error_msg, "command failed");
+        }
+        if command == Command::Subscribe && reply.status == Status::Success {
+            let identifier: Arc<str> = Arc::from(identifier.as_str());
+            let subscription =
+                Subscription { identifier: Arc::clone(&identifier), ..Subscription::default() };
+            self.subscriptions.insert(identifier, subscription);
+        }
+        if let Some(mut subscription) = self.subscriptions.remove(identifier.as_str()) {
+            if reply.stop_streams || command == Command::Unsubscribe {
+                let streams = std::mem::take(&mut subscription.streams);
+                self.unstream(&subscription, streams);
+            } else if !reply.stopped_streams.is_empty() {
+                let (stopped, kept) =
+                    subscription.streams.drain(..).partition(|s| reply.stopped_streams.contains(s));
+                subscription.streams = kept;
+                self.unstream(&subscription, stopped);
+            }
+            for stream in reply.streams {
+                let hub = self.node.hub.streams();
+                if hub.subscribe(&stream, &subscription.identifier, self.sid(), self.handle.clone())
+                    != crate::hub::Subscribed::AlreadySubscribed
+                {
+                    subscription.streams.push(stream);
+                }
+            }
+            merge(&mut subscription.istate, reply.env.istate);
+            if command != Command::Unsubscribe {
+                self.subscriptions.insert(Arc::clone(&subscription.identifier), subscription);
+            }
+        }
+        merge(&mut self.env.cstate, reply.env.cstate);
+        self.transmit(reply.transmissions);
+        if reply.disconnect {
+            self.control.close(Close::Quiet);
+        }
+    }
+
+    fn unstream(&self, subscription: &Subscription, streams: Vec<String>) {
+        for stream in streams {
+            let left = self.node.hub.streams().unsubscribe(&stream, &subscription.identifier, self.sid());
+            if left == Unsubscribed::LastOnStream {
+                tracing::debug!(%stream, "no subscribers left");
+            }
+        }
+    }
+
+    /// Leaves every stream and queues the `Disconnect` call.
+    fn finish(mut self) {
+        let mut istate = StringMap::new();
+        let mut subscriptions = Vec::with_capacity(self.subscriptions.len());
+        for (identifier, mut subscription) in std::mem::take(&mut self.subscriptions) {
+            let streams = std::mem::take(&mut subscription.streams);
+            self.unstream(&subscription, streams);
+            let state = serde_json::to_string(&subscription.istate).unwrap_or_default();
+            istate.insert(identifier.to_string(), state);
+            subscriptions.push(identifier.to_string());
+        }
+        let request = DisconnectRequest {
+            identifiers: std::mem::take(&mut self.identifiers),
+            subscriptions,
+            env: Env { istate, ..std::mem::take(&mut self.env) },
+        };
+        let (controller, sid) = (Arc::clone(&self.node.controller), self.sid());
+        self.node.tasks.spawn(async move {
+            match controller.disconnect(request).await {
+                Ok(reply) if reply.status != Status::Error => {}
+                Ok(reply) => tracing::error!(sid, error = %reply.error_msg, "disconnect failed"),
+                Err(error) => tracing::warn!(sid, %error, "disconnect call failed"),
+            }
+        });
+    }
+}
+
+/// Merges a state delta: an empty value deletes the key.
+fn merge(state: &mut StringMap, delta: StringMap) {
+    for (key, value) in delta {
+        if value.is_empty() {
+            state.remove(&key);
+        } else {
+            state.insert(key, value);
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! A session's writer task: the only code that writes to its socket.
+//!
+//! It drains the session's queue in batches (feed every queued frame, flush once) and, when a
+//! close is requested, says goodbye within a bounded time: queued frames, the `disconnect`
+//! message, the close frame. A client too slow to read gets no farewell beyond the close.
+
+use std::time::Duration;
+
+use futures_util::stream::SplitSink;
+use futures_util::SinkExt;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio_tungstenite::WebSocketStream;
+
+use crate::protocol::{server, DisconnectReason};
+use crate::session::{Close, Control};
+
+/// The sending half of a session's socket.
+pub(crate) type Sink = SplitSink<WebSocketStream<TcpStream>, Message>;
+
+/// How long a farewell (queued frames, disconnect, close frame) may take.
+const FAREWELL: Duration = Duration::from_secs(2);
+
+/// Runs until a close is requested or the socket fails, then says goodbye.
+pub(crate) async fn run(mut sink: Sink, mut queue: mpsc::Receiver<Utf8Bytes>, control: &Control) {
+    let close = loop {
+        let first = tokio::select! {
+            biased;
+            close = control.writer_closed() => break close,
+            frame = queue.recv() => match frame {
+                Some(frame) => frame,
+                None => break Close::Quiet,
+            },
+        };
+        let batch = async {
+            sink.feed(Message::Text(first)).await?;
+            while let Ok(frame) = queue.try_recv() {
+                sink.feed(Message::Text(frame)).await?;
+            }
+            sink.flush().await
+        };
+        tokio::select! {
+            biased;
+            close = control.writer_closed() => break close,
+            written = batch => if written.is_err() {
+                control.close(Close::Quiet);
+                return;
+            },
+        }
+    };
+    // Bounded: a client that does not read must not keep the task (or a shutdown) waiting.
+    let _ = tokio::time::timeout(FAREWELL, farewell(&mut sink, &mut queue, close)).await;
+}
+
+async fn farewell(
+    sink: &mut Sink,
+    queue: &mut mpsc::Receiver<Utf8Bytes>,
+    close: Close,
+) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+    let too_slow = close == Close::Disconnect(DisconnectReason::TooSlow);
+    if !too_slow && !matches!(close, Close::Protocol(..)) {
+        while let Ok(frame) = queue.try_recv() {
+            sink.feed(Message::Text(frame)).await?;
+        }
+    }
+    let (code, reason) = match close {
+        Close::Disconnect(reason) => {
+            sink.feed(Message::Text(server::disconnect(reason).into())).await?;
+            let code =
+                if reason == DisconnectReason::ServerRestart { CloseCode::Away } else { CloseCode::Normal };
+            (code, "")
+        }
+        Close::Quiet => (CloseCode::Normal, ""),
+        Close::Protocol(code, reason) => (code, reason),
+    };
+    sink.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await?;
+    sink.close().await
+}

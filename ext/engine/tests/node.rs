@@ -1,0 +1,266 @@
+//! The node end to end over 127.0.0.1: real sockets, real WebSocket clients, a scripted
+//! controller in place of the Rails app.
+
+mod support;
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anycable_engine::config::Config;
+use serde_json::{json, Value};
+use support::{chat, start};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Bytes, Message};
+
+fn config() -> Config {
+    Config::default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn welcomes_with_the_action_cable_subprotocol() {
+    let server = start(config());
+    let mut client = server.client("alice").await;
+    assert_eq!(client.protocol.as_deref(), Some("actioncable-v1-json"));
+    assert_eq!(client.next_json().await, json!({"type": "welcome"}));
+    server.eventually("one client", |n| n.stats().clients == 1).await;
+
+    let mut plain = server.client_with(Some("bob"), &[]).await;
+    assert_eq!(plain.protocol, None, "no offer, no header");
+    assert_eq!(plain.next_json().await["type"], "welcome");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_connections_get_unauthorized_and_a_close() {
+    let server = start(config());
+    let mut client = server.client("reject").await;
+    let (frames, close) = client.until_close().await;
+    assert_eq!(frames, vec![json!({"type": "disconnect", "reason": "unauthorized", "reconnect": false})]);
+    assert_eq!(close.unwrap().code, CloseCode::Normal);
+
+    let mut failing = server.client("boom").await;
+    let (frames, _) = failing.until_close().await;
+    assert_eq!(frames, vec![json!({"type": "disconnect", "reason": "server_error", "reconnect": true})]);
+    assert!(server.app.disconnects.lock().unwrap().is_empty(), "no disconnect call for unwelcomed clients");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_controller_tells_the_client_to_come_back() {
+    let server = start(config());
+    server.app.busy.store(true, Ordering::SeqCst);
+    let mut client = server.client("alice").await;
+    let (frames, _) = client.until_close().await;
+    assert_eq!(frames, vec![json!({"type": "disconnect", "reason": "server_error", "reconnect": true})]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribe_transmits_before_confirming_and_streams_are_live_by_then() {
+    let server = start(config());
+    let mut client = server.client("alice").await;
+    client.next_json().await;
+    let id = chat("1");
+    client.send(json!({"command": "subscribe", "identifier": id})).await;
+    assert_eq!(client.next_json().await, json!({"identifier": id, "message": "hello from subscribed"}));
+    assert_eq!(client.next_json().await, json!({"identifier": id, "type": "confirm_subscription"}));
+    assert_eq!(server.node.broadcast("chat:1", r#"{"text":"hi"}"#), 1, "live at confirmation");
+    assert_eq!(client.next_json().await, json!({"identifier": id, "message": {"text": "hi"}}));
+
+    let rejected = json!({"channel": "Reject"}).to_string();
+    client.send(json!({"command": "subscribe", "identifier": rejected})).await;
+    assert_eq!(client.next_json().await, json!({"identifier": rejected, "type": "reject_subscription"}));
+    // A rejected subscription is not a subscription: messages to it are refused.
+    let before = server.app.commands.load(Ordering::SeqCst);
+    client.send(json!({"command": "message", "identifier": rejected, "data": "{\"action\":\"echo\"}"})).await;
+    client.silent(Duration::from_millis(200)).await;
+    assert_eq!(server.app.commands.load(Ordering::SeqCst), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_carry_state_and_replies_are_applied_in_order() {
+    let server = start(config());
+    let (mut client, id) = server.subscribed("alice", "7").await;
+    let perform = |action: &str| json!({"command": "message", "identifier": id, "data": json!({"action": action}).to_string()});
+
+    client.send(perform("echo")).await;
+    let echo = client.next_json().await["message"].clone();
+    assert_eq!(echo["identifiers"], r#"{"user":"alice"}"#);
+    assert_eq!(echo["cstate"], json!({"seen": "1"}), "cstate from connect is sent back");
+    assert_eq!(echo["istate"], json!({"room": "7", "count": "0"}), "istate of this identifier");
+    assert!(echo["url"].as_str().unwrap().ends_with("/cable?x=1"));
+
+    for expected in 1..=3 {
+        client.send(perform("count")).await;
+        assert_eq!(client.next_json().await["message"], json!(expected), "istate deltas are merged");
+    }
+
+    // stopped_streams drops only that stream.
+    client.send(perform("stop_extra")).await;
+    client.send(perform("echo")).await;
+    client.next_json().await;
+    assert_eq!(server.node.broadcast("extra:7", "1"), 0);
+    assert_eq!(server.node.broadcast("chat:7", "2"), 1);
+    assert_eq!(client.next_json().await["message"], 2);
+
+    // An ERROR reply applies nothing, not even its transmissions.
+    client.send(perform("boom")).await;
+    client.send(perform("count")).await;
+    assert_eq!(client.next_json().await["message"], json!(4));
+
+    // unsubscribe stops delivery; there is no confirmation.
+    client.send(json!({"command": "unsubscribe", "identifier": id})).await;
+    server.eventually("stream dropped", |n| n.stats().streams == 0).await;
+    assert_eq!(server.node.broadcast("chat:7", "3"), 0);
+    client.silent(Duration::from_millis(200)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disconnect_reports_subscriptions_and_their_state() {
+    let server = start(config());
+    let (mut client, id) = server.subscribed("alice", "3").await;
+    client.send(json!({"command": "message", "identifier": id, "data": "{\"action\":\"count\"}"})).await;
+    client.next_json().await;
+    client.ws.close(None).await.unwrap();
+    server.eventually("disconnect call", |_| !server.app.disconnects.lock().unwrap().is_empty()).await;
+    let disconnect = server.app.disconnects.lock().unwrap()[0].clone();
+    assert_eq!(disconnect.identifiers, r#"{"user":"alice"}"#);
+    assert_eq!(disconnect.subscriptions, vec![id.clone()]);
+    let state: Value = serde_json::from_str(&disconnect.env.istate[&id]).unwrap();
+    assert_eq!(state, json!({"room": "3", "count": "1"}));
+    assert_eq!(disconnect.env.cstate["seen"], "1");
+    assert_eq!(server.node.stats(), anycable_engine::node::Stats { clients: 0, streams: 0 });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_disconnect_flag_closes_after_the_transmissions() {
+    let server = start(config());
+    let (mut client, id) = server.subscribed("alice", "1").await;
+    client.send(json!({"command": "message", "identifier": id, "data": "{\"action\":\"bye\"}"})).await;
+    let (frames, close) = client.until_close().await;
+    assert_eq!(frames.last().unwrap()["message"], "bye");
+    assert_eq!(close.unwrap().code, CloseCode::Normal);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broadcasts_fan_out_once_per_identifier_and_keep_strings_strings() {
+    let server = start(config());
+    let mut clients = Vec::new();
+    for i in 0..50 {
+        clients.push(server.subscribed(&format!("u{i}"), "9").await);
+    }
+    assert_eq!(server.node.broadcast("chat:9", r#""{\"a\":1}""#), 50);
+    assert_eq!(server.node.broadcast("chat:9", "<p>html</p>"), 50);
+    for (client, id) in &mut clients {
+        assert_eq!(client.next_json().await, json!({"identifier": id, "message": "{\"a\":1}"}));
+        assert_eq!(client.next_json().await, json!({"identifier": id, "message": "<p>html</p>"}));
+    }
+    assert_eq!(server.node.broadcast("chat:other", "1"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_commands_are_refused_and_harm_nobody() {
+    let server = start(config());
+    let (mut bystander, _) = server.subscribed("bob", "1").await;
+    let (mut client, id) = server.subscribed("mallory", "1").await;
+    let calls = server.app.commands.load(Ordering::SeqCst);
+    client.send_raw(Message::text("{not json")).await;
+    client.send(json!({"command": "dance", "identifier": id})).await;
+    client.send(json!({"command": "subscribe", "identifier": id})).await; // duplicate
+    let stranger = chat("2");
+    client.send(json!({"command": "message", "identifier": stranger, "data": "{\"action\":\"echo\"}"})).await;
+    client.send(json!({"command": "unsubscribe", "identifier": stranger})).await;
+    client.send(json!({"command": "message", "identifier": id})).await; // no data
+    client.send(json!({"command": "message", "identifier": id, "data": "{\"action\":\"count\"}"})).await;
+    assert_eq!(client.next_json().await["message"], 1, "the connection survives");
+    assert_eq!(
+        server.app.commands.load(Ordering::SeqCst),
+        calls + 1,
+        "only the valid command reached the app"
+    );
+    server.node.broadcast("chat:1", "42");
+    assert_eq!(bystander.next_json().await["message"], 42);
+    assert_eq!(client.next_json().await["message"], 42);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protocol_violations_close_only_that_client_with_a_reason() {
+    let mut config = config();
+    config.max_message_size = 1024;
+    let server = start(config);
+    let (mut bystander, _) = server.subscribed("bob", "1").await;
+
+    let mut binary = server.client("m1").await;
+    binary.send_raw(Message::Binary(Bytes::from_static(b"\x00\x01"))).await;
+    let (_, close) = binary.until_close().await;
+    assert_eq!(close.unwrap().code, CloseCode::Unsupported);
+
+    let mut big = server.client("m2").await;
+    big.send_raw(Message::text("x".repeat(2048))).await;
+    let (_, close) = big.until_close().await;
+    assert_eq!(close.unwrap().code, CloseCode::Size);
+
+    // Invalid UTF-8 in a text frame needs a raw frame: send one by hand.
+    let mut bad = server.client("m3").await;
+    let frame = tokio_tungstenite::tungstenite::protocol::frame::Frame::message(
+        Bytes::from_static(b"\xff\xfe"),
+        tokio_tungstenite::tungstenite::protocol::frame::coding::OpCode::Data(
+            tokio_tungstenite::tungstenite::protocol::frame::coding::Data::Text,
+        ),
+        true,
+    );
+    bad.send_raw(Message::Frame(frame)).await;
+    let (_, close) = bad.until_close().await;
+    assert_eq!(close.unwrap().code, CloseCode::Invalid);
+
+    server.node.broadcast("chat:1", "1");
+    assert_eq!(bystander.next_json().await["message"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pings_every_interval_with_unix_seconds() {
+    let mut config = config();
+    config.ping_interval = Duration::from_secs(1);
+    let server = start(config);
+    let mut client = server.client("alice").await;
+    assert_eq!(client.next_json().await["type"], "welcome");
+    let ping = match client.next().await {
+        Message::Text(text) => serde_json::from_str::<Value>(&text).unwrap(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(ping["type"], "ping");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    assert!(ping["message"].as_u64().unwrap().abs_diff(now) <= 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_is_dropped_as_too_slow() {
+    let server = start(config());
+    let (mut reader, _) = server.subscribed("bob", "1").await;
+    let (_sleeper, _) = server.subscribed("zzz", "2").await; // never reads again
+    let payload = format!("\"{}\"", "x".repeat(60_000));
+    for _ in 0..2_000 {
+        server.node.broadcast("chat:2", &payload);
+        if server.node.stats().clients == 1 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    server.eventually("slow client dropped", |n| n.stats().clients == 1).await;
+    server.node.broadcast("chat:1", "7");
+    assert_eq!(reader.next_json().await["message"], 7);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_says_server_restart_to_everyone_and_calls_disconnect() {
+    let server = start(config());
+    let (mut a, _) = server.subscribed("a", "1").await;
+    let (mut b, _) = server.subscribed("b", "2").await;
+    assert!(server.node.shutdown().await, "finished within shutdown_timeout");
+    for client in [&mut a, &mut b] {
+        let (frames, close) = client.until_close().await;
+        assert_eq!(
+            frames.last().unwrap(),
+            &json!({"type": "disconnect", "reason": "server_restart", "reconnect": true})
+        );
+        assert_eq!(close.unwrap().code, CloseCode::Away);
+    }
+    assert_eq!(server.app.disconnects.lock().unwrap().len(), 2);
+}
