@@ -1,15 +1,29 @@
 # frozen_string_literal: true
 
+require "logger"
 require "anycable/rs/version"
 require "anycable/rs/errors"
 require "anycable/rs/native"
 require "anycable/rs/config"
+require "anycable/rs/workers"
+require "anycable/rs/server"
+require "anycable/rs/railtie" if defined?(::Rails::Railtie)
 
 module AnyCable
   # anycable-rs: Action Cable / AnyCable WebSockets served by a Rust (tokio) hub inside the
-  # application's own process. Nothing starts at require time.
+  # application's own process. Nothing starts at require time: the node (runtime, bridge
+  # workers) starts on first use in each process, so Puma workers forked after
+  # `preload_app!` each get their own.
   module RS
+    # The process that loaded the gem (Puma's master under `preload_app!`).
+    BOOT_PID = Process.pid
+
+    # Calls that wait for a worker thread; past this, calls fail fast (client reconnects).
+    BRIDGE_QUEUE = 1024
+
     class << self
+      attr_writer :logger, :handler
+
       # The process-wide settings: defaults, then ANYCABLE_* environment variables.
       def config
         @config ||= Config.from_env
@@ -19,6 +33,95 @@ module AnyCable
       def configure
         yield config
         config
+      end
+
+      def logger
+        @logger ||= defined?(::Rails.logger) && ::Rails.logger ? ::Rails.logger : Logger.new($stderr)
+      end
+
+      # The Rack app to mount: `mount AnyCable::RS.server => "/cable"`.
+      def server
+        @server ||= Server.new
+      end
+
+      # What runs the app's connection and channel code for the bridge workers.
+      def handler
+        @handler ||= default_handler
+      end
+
+      # The node of this process, started on first use.
+      def node
+        current = @node
+        return current if current&.pid == Process.pid
+
+        lock.synchronize do
+          @node = nil if @node && @node.pid != Process.pid
+          @node ||= start_node
+        end
+      end
+
+      # Whether this process has started its node.
+      def running?
+        !@node.nil? && @node.pid == Process.pid
+      end
+
+      # Sends `data` (a String, usually JSON) to this process's subscribers of `stream`.
+      # Returns at once; delivery happens on the node's threads.
+      def broadcast(stream, data)
+        node.broadcast(stream.to_s, data.to_s)
+      end
+
+      # Graceful shutdown of this process's node: clients get `server_restart`, disconnect
+      # callbacks run, workers stop. Safe to call more than once and when nothing started.
+      def shutdown
+        node = @node
+        return true unless node && node.pid == Process.pid
+
+        in_time = node.shutdown
+        @workers&.join(config.shutdown_timeout)
+        logger.warn("anycable-rs: shutdown did not finish within #{config.shutdown_timeout}s") unless in_time
+        in_time
+      end
+
+      # Live clients, streams and pending RPC calls of this process (empty before start).
+      def stats
+        running? ? @node.stats : {}
+      end
+
+      private
+
+      def lock
+        # A Mutex inherited over fork may be held by a thread that does not exist here.
+        @lock = nil if @lock_pid != Process.pid
+        @lock_pid = Process.pid
+        @lock ||= Mutex.new
+      end
+
+      def start_node
+        engine = Native::EngineConfig.new(config.to_h)
+        bridge = Native::Bridge.new(BRIDGE_QUEUE)
+        node = Native::Node.new(engine, bridge, 2)
+        @workers = Workers.new(bridge, handler, size: config.rpc_pool_size, logger: logger).start
+        at_exit { shutdown if @node.equal?(node) }
+        warn_about_forked_broadcasts
+        node
+      end
+
+      def warn_about_forked_broadcasts
+        return if Process.pid == BOOT_PID || config.broadcast_adapter != "local"
+
+        logger.warn("anycable-rs: this process was forked (Puma cluster mode?); with broadcast_adapter " \
+                    "\"local\" a broadcast reaches only the clients of the process that makes it. " \
+                    "Cross-process broadcasting (Redis) comes in a later release.")
+      end
+
+      def default_handler
+        unless defined?(::ActionCable)
+          raise Error, "anycable-rs runs Action Cable channels: load Rails (or set AnyCable::RS.handler)"
+        end
+
+        require "anycable/rs/rails/rpc_handler"
+        Rails::RPCHandler.new
       end
     end
   end

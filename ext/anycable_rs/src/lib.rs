@@ -6,13 +6,29 @@
 //!
 //! # Threading contract
 //!
-//! 1. Threads the engine starts never touch Ruby; only owned Rust data crosses between them.
-//! 2. Every call from Ruby returns or raises: panics are caught by magnus' method wrappers and
-//!    raised as Ruby exceptions, never unwound into Ruby or C.
-//! 3. No Rust lock is held while Ruby code runs or while the GVL is released.
+//! 1. Tokio threads never touch Ruby. Only owned Rust data crosses: requests and replies as
+//!    `serde_json::Value`s, sockets as file descriptors.
+//! 2. Ruby work runs on Ruby threads the gem creates (`AnyCable::RS::Workers`). They take jobs
+//!    from a bounded queue ([`bridge`]) waiting WITHOUT the GVL ([`gvl`]: an unblocking
+//!    function wakes them for `Thread#kill`, shutdown, Ctrl-C; `rb_protect` catches the
+//!    interrupt; jobs taken at that moment are put back), run them WITH the GVL, and answer
+//!    each through its oneshot ([`job`]). Closing the queue ends every worker.
+//! 3. A full queue fails the call at once; the client is told to reconnect later.
+//! 4. No Rust lock is held across a GVL transition or while Ruby code runs; a thread holding
+//!    the GVL only ever takes locks that GVL-free threads hold for a push or a pop.
+//! 5. Every `extern "C"` function catches panics; magnus' method wrappers do the same for
+//!    methods, so no panic unwinds into Ruby or C.
+//! 6. Ruby values are never kept by Rust beyond a call, so nothing needs GC marking.
+//! 7. Calls from Ruby that may wait either enqueue and return (`broadcast`, `accept`) or wait
+//!    without the GVL in short slices (`take`, `shutdown`).
 
+mod bridge;
 mod engine_config;
 mod errors;
+mod gvl;
+mod job;
+mod logging;
+mod node;
 mod ruby_json;
 
 /// The entry point Ruby calls when it loads the library (`Init_anycable_rs`).
@@ -26,6 +42,9 @@ mod boot {
         native.const_set("ENGINE_VERSION", anycable_engine::VERSION)?;
         super::errors::init(ruby)?;
         super::engine_config::init(ruby, native)?;
+        super::bridge::init(ruby, native)?;
+        super::job::init(ruby, native)?;
+        super::node::init(ruby, native)?;
         Ok(())
     }
 }

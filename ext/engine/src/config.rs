@@ -19,6 +19,7 @@ pub const KEYS: &[&str] = &[
     "shutdown_timeout",
     "rpc_host",
     "rpc_concurrency",
+    "rpc_pool_size",
     "disconnect_rate",
     "broadcast_adapter",
     "redis_url",
@@ -90,6 +91,8 @@ pub struct Config {
     pub rpc_host: Option<String>,
     /// Most RPC calls in flight at once.
     pub rpc_concurrency: usize,
+    /// Ruby worker threads of the in-process bridge.
+    pub rpc_pool_size: usize,
     /// Disconnect calls per second sent to the RPC side.
     pub disconnect_rate: u32,
     /// Where broadcasts come from.
@@ -115,6 +118,7 @@ impl Default for Config {
             shutdown_timeout: Duration::from_secs(30),
             rpc_host: None,
             rpc_concurrency: 28,
+            rpc_pool_size: 4,
             disconnect_rate: 100,
             broadcast_adapter: BroadcastAdapter::Local,
             redis_url: None,
@@ -218,6 +222,10 @@ impl Config {
                 self.rpc_concurrency =
                     integer(value, 1, 10_000).ok_or_else(|| bad("a whole number from 1 to 10000"))? as usize;
             }
+            "rpc_pool_size" => {
+                self.rpc_pool_size =
+                    integer(value, 1, 256).ok_or_else(|| bad("a whole number from 1 to 256"))? as usize;
+            }
             "disconnect_rate" => {
                 self.disconnect_rate = integer(value, 1, 1_000_000)
                     .ok_or_else(|| bad("calls per second from 1 to 1000000"))?
@@ -271,6 +279,7 @@ impl Config {
         map.insert("shutdown_timeout".into(), self.shutdown_timeout.as_secs().into());
         map.insert("rpc_host".into(), self.rpc_host.clone().into());
         map.insert("rpc_concurrency".into(), self.rpc_concurrency.into());
+        map.insert("rpc_pool_size".into(), self.rpc_pool_size.into());
         map.insert("disconnect_rate".into(), self.disconnect_rate.into());
         map.insert("broadcast_adapter".into(), self.broadcast_adapter.name().into());
         map.insert("redis_url".into(), self.redis_url.clone().into());

@@ -165,7 +165,10 @@ impl Connection {
                     tracing::info!(sid = self.sid(), "binary frame refused");
                     control.close(Close::Protocol(CloseCode::Unsupported, "binary frames are not supported"));
                 }
-                Some(Ok(Message::Close(_))) | None => return,
+                Some(Ok(Message::Close(_))) | None => {
+                    control.close(Close::ClosedByClient);
+                    return;
+                }
                 Some(Ok(_)) => {} // ping/pong: the library answers pings itself
                 Some(Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size }))) => {
                     tracing::info!(sid = self.sid(), size, max_size, "frame over max_message_size");

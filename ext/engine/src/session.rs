@@ -26,6 +26,8 @@ pub enum Close {
     Quiet,
     /// The client broke the WebSocket protocol: close with this code and reason.
     Protocol(CloseCode, &'static str),
+    /// The client closed first (or vanished): only the library's close reply is sent.
+    ClosedByClient,
 }
 
 /// The close signal shared by a session's reader, writer and every handle.

@@ -55,27 +55,30 @@ pub(crate) async fn run(mut sink: Sink, mut queue: mpsc::Receiver<Utf8Bytes>, co
     let _ = tokio::time::timeout(FAREWELL, farewell(&mut sink, &mut queue, close)).await;
 }
 
-async fn farewell(
-    sink: &mut Sink,
-    queue: &mut mpsc::Receiver<Utf8Bytes>,
-    close: Close,
-) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+async fn farewell(sink: &mut Sink, queue: &mut mpsc::Receiver<Utf8Bytes>, close: Close) {
+    if close == Close::ClosedByClient {
+        // Sends the close reply the library queued when it read the client's close frame.
+        let _ = sink.close().await;
+        return;
+    }
     let too_slow = close == Close::Disconnect(DisconnectReason::TooSlow);
     if !too_slow && !matches!(close, Close::Protocol(..)) {
         while let Ok(frame) = queue.try_recv() {
-            sink.feed(Message::Text(frame)).await?;
+            if sink.feed(Message::Text(frame)).await.is_err() {
+                break;
+            }
         }
     }
     let (code, reason) = match close {
         Close::Disconnect(reason) => {
-            sink.feed(Message::Text(server::disconnect(reason).into())).await?;
+            let _ = sink.feed(Message::Text(server::disconnect(reason).into())).await;
             let code =
                 if reason == DisconnectReason::ServerRestart { CloseCode::Away } else { CloseCode::Normal };
             (code, "")
         }
-        Close::Quiet => (CloseCode::Normal, ""),
+        Close::Quiet | Close::ClosedByClient => (CloseCode::Normal, ""),
         Close::Protocol(code, reason) => (code, reason),
     };
-    sink.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await?;
-    sink.close().await
+    let _ = sink.feed(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+    let _ = sink.close().await;
 }

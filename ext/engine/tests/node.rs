@@ -10,6 +10,7 @@ use anycable_engine::config::Config;
 use serde_json::{json, Value};
 use support::{chat, start};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
 
 fn config() -> Config {
@@ -118,7 +119,10 @@ async fn disconnect_reports_subscriptions_and_their_state() {
     let (mut client, id) = server.subscribed("alice", "3").await;
     client.send(json!({"command": "message", "identifier": id, "data": "{\"action\":\"count\"}"})).await;
     client.next_json().await;
-    client.ws.close(None).await.unwrap();
+    let bye = CloseFrame { code: CloseCode::Normal, reason: "bye".into() };
+    client.ws.close(Some(bye)).await.unwrap();
+    let (_, close) = client.until_close().await;
+    assert_eq!(close.map(|c| c.code), Some(CloseCode::Normal), "the server answers the client's close frame");
     server.eventually("disconnect call", |_| !server.app.disconnects.lock().unwrap().is_empty()).await;
     let disconnect = server.app.disconnects.lock().unwrap()[0].clone();
     assert_eq!(disconnect.identifiers, r#"{"user":"alice"}"#);

@@ -12,6 +12,8 @@ use std::pin::Pin;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+pub mod bridge;
+
 /// Outcome of an RPC call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Status {

@@ -1,0 +1,180 @@
+//! `AnyCable::RS::Native::Node`: the WebSocket server of this process — a tokio runtime and
+//! the engine's node, with channel logic reached through a `Bridge`.
+//!
+//! A node belongs to the process that created it. After `fork` the runtime's threads do not
+//! exist in the child, so a node inherited that way is never shut down or dropped there (that
+//! would wait on threads that are gone): the Ruby side creates a fresh node per pid.
+
+use std::os::fd::BorrowedFd;
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+use anycable_engine::node::{Node, UpgradeRequest};
+use anycable_engine::rpc::bridge::{Bridge, JobQueue};
+use magnus::{function, method, prelude::*, Error, RHash, RModule, Ruby};
+use tokio::runtime::{Handle, Runtime};
+
+use crate::bridge::BridgeObj;
+use crate::engine_config::EngineConfig;
+use crate::gvl::without_gvl;
+use crate::{errors, logging, ruby_json};
+
+/// The server of one process.
+#[magnus::wrap(class = "AnyCable::RS::Native::Node", free_immediately, size)]
+pub(crate) struct NodeObj {
+    pid: u32,
+    node: Arc<Node>,
+    handle: Handle,
+    /// Taken out (and shut down) once, by `shutdown`, in the process that built it.
+    runtime: Mutex<Option<Runtime>>,
+    queue: Arc<JobQueue>,
+}
+
+impl Drop for NodeObj {
+    fn drop(&mut self) {
+        let runtime = self.runtime.get_mut().unwrap_or_else(|p| p.into_inner()).take();
+        match runtime {
+            // Inherited over fork: its threads are gone here; dropping would wait for them.
+            Some(runtime) if std::process::id() != self.pid => {
+                let _inherited = std::mem::ManuallyDrop::new(runtime);
+            }
+            Some(runtime) => runtime.shutdown_background(),
+            None => {}
+        }
+    }
+}
+
+impl NodeObj {
+    /// `Node.new(engine_config, bridge, threads)`: starts the runtime (`threads` tokio workers).
+    fn new(ruby: &Ruby, config: &EngineConfig, bridge: &BridgeObj, threads: usize) -> Result<Self, Error> {
+        logging::init(config.0.effective_log_level());
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads.clamp(1, 64))
+            .thread_name("anycable-rs")
+            .enable_all()
+            .build()
+            .map_err(|e| errors::error(ruby, format!("cannot start the tokio runtime: {e}")))?;
+        let queue = Arc::clone(&bridge.queue);
+        let node = Node::new(config.0.clone(), Arc::new(Bridge::new(Arc::clone(&queue))));
+        node.start(runtime.handle().clone());
+        Ok(Self {
+            pid: std::process::id(),
+            node,
+            handle: runtime.handle().clone(),
+            runtime: Mutex::new(Some(runtime)),
+            queue,
+        })
+    }
+
+    fn check_pid(&self, ruby: &Ruby) -> Result<(), Error> {
+        if std::process::id() == self.pid {
+            Ok(())
+        } else {
+            Err(errors::error(ruby, "this node was created before fork; create a new one in this process"))
+        }
+    }
+
+    /// `#accept(fd, url, headers, protocols, key)`: duplicates `fd` (a connected socket whose
+    /// upgrade request was already read; the caller closes its own IO afterwards) and serves
+    /// the duplicate. Returns at once.
+    fn accept(
+        ruby: &Ruby,
+        rb_self: &Self,
+        fd: i32,
+        url: String,
+        headers: RHash,
+        protocols: Vec<String>,
+        key: String,
+    ) -> Result<(), Error> {
+        rb_self.check_pid(ruby)?;
+        if fd < 0 {
+            return Err(errors::error(ruby, format!("invalid file descriptor {fd}")));
+        }
+        // SAFETY: the caller's IO owns `fd` and keeps it open for the duration of this call;
+        // we only borrow it to duplicate it (F_DUPFD_CLOEXEC) and never close it.
+        let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+        let socket = borrowed
+            .try_clone_to_owned()
+            .map(std::net::TcpStream::from)
+            .map_err(|e| errors::error(ruby, format!("cannot duplicate descriptor {fd}: {e}")))?;
+        if let Err(error) = socket.peer_addr() {
+            return Err(errors::error(
+                ruby,
+                format!("descriptor {fd} is not a connected TCP socket: {error}"),
+            ));
+        }
+        let headers = ruby_json::hash_from_ruby(ruby, headers)?
+            .into_iter()
+            .filter_map(|(name, value)| value.as_str().map(|v| (name, v.to_owned())))
+            .collect();
+        rb_self.node.accept(socket, UpgradeRequest { url, headers, protocols, key });
+        Ok(())
+    }
+
+    /// `#broadcast(stream, data)`: queues a broadcast to this process's subscribers; never waits.
+    fn broadcast(ruby: &Ruby, rb_self: &Self, stream: String, data: String) -> Result<(), Error> {
+        rb_self.check_pid(ruby)?;
+        let node = Arc::clone(&rb_self.node);
+        rb_self.handle.spawn(async move { node.broadcast(&stream, &data) });
+        Ok(())
+    }
+
+    /// `#shutdown`: graceful shutdown (every client gets `server_restart`, every disconnect
+    /// call is made) within `shutdown_timeout`, then the bridge closes and the runtime stops.
+    /// Waits without the GVL so the worker threads can answer the disconnect calls. Returns
+    /// whether everything finished in time; later calls return false at once.
+    fn shutdown(ruby: &Ruby, rb_self: &Self) -> Result<bool, Error> {
+        rb_self.check_pid(ruby)?;
+        let Some(runtime) = rb_self.runtime.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+            return Ok(false);
+        };
+        let (done, finished) = mpsc::channel();
+        let node = Arc::clone(&rb_self.node);
+        runtime.spawn(async move {
+            let _ = done.send(node.shutdown().await);
+        });
+        let in_time = loop {
+            // Short slices: Ctrl-C and signals are seen between them on the main thread.
+            let outcome = without_gvl(|| finished.recv_timeout(Duration::from_millis(100)), || {});
+            if let Some(error) = outcome.interrupt {
+                rb_self.queue.close();
+                runtime.shutdown_background();
+                return Err(error);
+            }
+            match outcome.value {
+                Some(Ok(in_time)) => break in_time,
+                Some(Err(mpsc::RecvTimeoutError::Timeout)) => {}
+                Some(Err(mpsc::RecvTimeoutError::Disconnected)) | None => break false,
+            }
+        };
+        rb_self.queue.close();
+        runtime.shutdown_background();
+        Ok(in_time)
+    }
+
+    /// `#stats`: `{"clients" => n, "streams" => n, "rpc_pending" => n}`.
+    fn stats(ruby: &Ruby, rb_self: &Self) -> Result<RHash, Error> {
+        let stats = rb_self.node.stats();
+        let hash = ruby.hash_new();
+        hash.aset("clients", stats.clients)?;
+        hash.aset("streams", stats.streams)?;
+        hash.aset("rpc_pending", rb_self.queue.len())?;
+        Ok(hash)
+    }
+
+    /// `#pid`: the process the node belongs to.
+    fn pid(&self) -> u32 {
+        self.pid
+    }
+}
+
+pub(crate) fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
+    let class = native.define_class("Node", ruby.class_object())?;
+    class.define_singleton_method("new", function!(NodeObj::new, 3))?;
+    class.define_method("accept", method!(NodeObj::accept, 5))?;
+    class.define_method("broadcast", method!(NodeObj::broadcast, 2))?;
+    class.define_method("shutdown", method!(NodeObj::shutdown, 0))?;
+    class.define_method("stats", method!(NodeObj::stats, 0))?;
+    class.define_method("pid", method!(NodeObj::pid, 0))?;
+    Ok(())
+}

@@ -1,0 +1,343 @@
+//! The in-process bridge: a [`Controller`] whose calls become jobs in a bounded queue that
+//! threads of the host application (Ruby threads, in the gem) take, run and answer.
+//!
+//! Nothing here knows Ruby. Tokio tasks push jobs and await a oneshot reply; pushing never
+//! waits, so a full queue fails the call at once ([`RpcError::Busy`]). Taker threads block in
+//! [`JobQueue::take`] for at most a given time and can be woken early through their
+//! [`Interrupt`] (what Ruby's unblocking function does). The queue's lock is only held for a
+//! push, a take or a put-back, never while a job runs.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use super::{
+    BoxFuture, CommandMessage, CommandResponse, ConnectionRequest, ConnectionResponse, Controller,
+    DisconnectRequest, DisconnectResponse, RpcError,
+};
+
+/// Which call a job is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `Connect`.
+    Connect,
+    /// `Command`.
+    Command,
+    /// `Disconnect`.
+    Disconnect,
+}
+
+impl Kind {
+    /// The call's name, as the handler's method is named.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Connect => "connect",
+            Self::Command => "command",
+            Self::Disconnect => "disconnect",
+        }
+    }
+}
+
+/// One call waiting for (or held by) a taker.
+#[derive(Debug)]
+pub struct Job {
+    /// Which call.
+    pub kind: Kind,
+    /// The request, as protobuf-JSON.
+    pub payload: Value,
+    /// Where the reply goes; dropping it unanswered fails the call.
+    reply: oneshot::Sender<Result<Value, RpcError>>,
+}
+
+impl Job {
+    /// Answers the call with the reply as protobuf-JSON.
+    pub fn reply(self, reply: Value) {
+        let _ = self.reply.send(Ok(reply)); // the caller may have gone (client left): fine
+    }
+
+    /// Fails the call.
+    pub fn fail(self, why: String) {
+        let _ = self.reply.send(Err(RpcError::Unavailable(why)));
+    }
+}
+
+/// What a take returned.
+#[derive(Debug)]
+pub enum Taken {
+    /// Up to `max` jobs; empty when the wait timed out or was interrupted.
+    Jobs(Vec<Job>),
+    /// The queue is closed and empty: the taker should stop.
+    Closed,
+}
+
+/// Wakes one taker early (set from another thread, e.g. Ruby's unblocking function).
+#[derive(Debug, Default)]
+pub struct Interrupt(AtomicBool);
+
+#[derive(Debug, Default)]
+struct State {
+    jobs: VecDeque<Job>,
+    closed: bool,
+}
+
+/// The bounded job queue between tokio tasks and taker threads.
+#[derive(Debug)]
+pub struct JobQueue {
+    capacity: usize,
+    state: Mutex<State>,
+    /// Signalled on every push, put-back, close and interrupt.
+    ready: Condvar,
+}
+
+impl JobQueue {
+    /// A queue that holds at most `capacity` waiting jobs.
+    pub fn new(capacity: usize) -> Arc<Self> {
+        Arc::new(Self { capacity: capacity.max(1), state: Mutex::default(), ready: Condvar::new() })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Every critical section is a plain push/pop: a poisoned lock still holds a sound queue.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Queues a job without waiting.
+    pub fn push(&self, job: Job) -> Result<(), RpcError> {
+        let mut state = self.lock();
+        if state.closed {
+            return Err(RpcError::Unavailable("the bridge is stopped".into()));
+        }
+        if state.jobs.len() >= self.capacity {
+            return Err(RpcError::Busy);
+        }
+        state.jobs.push_back(job);
+        drop(state);
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    /// Takes up to `max` jobs, waiting at most `wait` for the first one (or until `interrupt`).
+    pub fn take(&self, max: usize, wait: Duration, interrupt: &Interrupt) -> Taken {
+        let deadline = Instant::now() + wait;
+        let mut state = self.lock();
+        loop {
+            if !state.jobs.is_empty() {
+                let n = max.clamp(1, state.jobs.len());
+                return Taken::Jobs(state.jobs.drain(..n).collect());
+            }
+            if state.closed {
+                return Taken::Closed;
+            }
+            let now = Instant::now();
+            if interrupt.0.swap(false, Ordering::AcqRel) || now >= deadline {
+                return Taken::Jobs(Vec::new());
+            }
+            state = self.ready.wait_timeout(state, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
+        }
+    }
+
+    /// Returns taken jobs to the front of the queue, in order (the taker was interrupted).
+    pub fn put_back(&self, jobs: Vec<Job>) {
+        let mut state = self.lock();
+        for job in jobs.into_iter().rev() {
+            state.jobs.push_front(job);
+        }
+        drop(state);
+        self.ready.notify_all();
+    }
+
+    /// Wakes the taker that waits with `interrupt`.
+    pub fn interrupt(&self, interrupt: &Interrupt) {
+        interrupt.0.store(true, Ordering::Release);
+        // Taking the lock orders the store before the taker's next check: no lost wake-up.
+        drop(self.lock());
+        self.ready.notify_all();
+    }
+
+    /// Refuses new jobs; takers drain what is queued, then get [`Taken::Closed`].
+    pub fn close(&self) {
+        self.lock().closed = true;
+        self.ready.notify_all();
+    }
+
+    /// How many jobs wait.
+    pub fn len(&self) -> usize {
+        self.lock().jobs.len()
+    }
+
+    /// Whether no job waits.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The controller of the in-process bridge.
+#[derive(Debug, Clone)]
+pub struct Bridge {
+    queue: Arc<JobQueue>,
+}
+
+impl Bridge {
+    /// A controller that queues its calls on `queue`.
+    pub fn new(queue: Arc<JobQueue>) -> Self {
+        Self { queue }
+    }
+
+    fn call<Req: Serialize, Reply: DeserializeOwned + Send + 'static>(
+        &self,
+        kind: Kind,
+        request: &Req,
+    ) -> BoxFuture<Result<Reply, RpcError>> {
+        let (reply, answer) = oneshot::channel();
+        let pushed = serde_json::to_value(request)
+            .map_err(|e| RpcError::BadReply(e.to_string()))
+            .and_then(|payload| self.queue.push(Job { kind, payload, reply }));
+        Box::pin(async move {
+            pushed?;
+            let value = answer
+                .await
+                .map_err(|_| RpcError::Unavailable("the job was dropped unanswered".into()))??;
+            serde_json::from_value(value).map_err(|e| RpcError::BadReply(e.to_string()))
+        })
+    }
+}
+
+impl Controller for Bridge {
+    fn connect(&self, request: ConnectionRequest) -> BoxFuture<Result<ConnectionResponse, RpcError>> {
+        self.call(Kind::Connect, &request)
+    }
+
+    fn command(&self, request: CommandMessage) -> BoxFuture<Result<CommandResponse, RpcError>> {
+        self.call(Kind::Command, &request)
+    }
+
+    fn disconnect(&self, request: DisconnectRequest) -> BoxFuture<Result<DisconnectResponse, RpcError>> {
+        self.call(Kind::Disconnect, &request)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rpc::Status;
+    use serde_json::json;
+
+    const WAIT: Duration = Duration::from_secs(5);
+
+    /// A taker thread that answers every connect with SUCCESS and its own name.
+    fn taker(queue: Arc<JobQueue>, name: &'static str) -> std::thread::JoinHandle<usize> {
+        std::thread::spawn(move || {
+            let mut answered = 0;
+            loop {
+                match queue.take(4, Duration::from_millis(50), &Interrupt::default()) {
+                    Taken::Closed => return answered,
+                    Taken::Jobs(jobs) => {
+                        for job in jobs {
+                            assert_eq!(job.kind, Kind::Connect);
+                            job.reply(json!({"status": 1, "identifiers": name}));
+                            answered += 1;
+                        }
+                    }
+                }
+            }
+        })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn calls_are_answered_by_taker_threads() {
+        let queue = JobQueue::new(64);
+        let takers = [taker(Arc::clone(&queue), "a"), taker(Arc::clone(&queue), "b")];
+        let bridge = Bridge::new(Arc::clone(&queue));
+        let calls: Vec<_> = (0..200).map(|_| bridge.connect(ConnectionRequest::default())).collect();
+        let mut ok = 0;
+        for call in calls {
+            match call.await {
+                Ok(reply) => {
+                    assert_eq!(reply.status, Status::Success);
+                    ok += 1;
+                }
+                Err(RpcError::Busy) => {}
+                Err(other) => panic!("{other}"),
+            }
+        }
+        queue.close();
+        let answered: usize = takers.into_iter().map(|t| t.join().unwrap()).sum();
+        assert_eq!(answered, ok);
+        assert!(ok >= 64, "at least a queue's worth went through, got {ok}");
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_fails_fast_with_busy() {
+        let queue = JobQueue::new(2);
+        let bridge = Bridge::new(Arc::clone(&queue));
+        let _a = bridge.command(CommandMessage::default());
+        let _b = bridge.command(CommandMessage::default());
+        let third = tokio::time::timeout(WAIT, bridge.command(CommandMessage::default())).await.unwrap();
+        assert_eq!(third.unwrap_err(), RpcError::Busy);
+        assert_eq!(queue.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn unanswered_jobs_fail_the_call_instead_of_hanging() {
+        let queue = JobQueue::new(4);
+        let bridge = Bridge::new(Arc::clone(&queue));
+        let call = bridge.disconnect(DisconnectRequest::default());
+        let Taken::Jobs(jobs) = queue.take(1, WAIT, &Interrupt::default()) else { panic!("closed") };
+        assert_eq!(jobs[0].kind, Kind::Disconnect);
+        drop(jobs);
+        let error = tokio::time::timeout(WAIT, call).await.unwrap().unwrap_err();
+        assert!(matches!(error, RpcError::Unavailable(_)), "{error}");
+
+        let call = bridge.connect(ConnectionRequest::default());
+        let Taken::Jobs(mut jobs) = queue.take(1, WAIT, &Interrupt::default()) else { panic!("closed") };
+        jobs.pop().unwrap().reply(json!({"status": "nonsense-shape", "transmissions": 5}));
+        let error = tokio::time::timeout(WAIT, call).await.unwrap().unwrap_err();
+        assert!(matches!(error, RpcError::BadReply(_)), "{error}");
+    }
+
+    #[test]
+    fn interrupted_takers_return_early_and_put_jobs_back_in_order() {
+        let queue = JobQueue::new(8);
+        let interrupt = Arc::new(Interrupt::default());
+        let waiter = {
+            let (queue, interrupt) = (Arc::clone(&queue), Arc::clone(&interrupt));
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                let taken = queue.take(1, Duration::from_secs(30), &interrupt);
+                (matches!(taken, Taken::Jobs(ref jobs) if jobs.is_empty()), started.elapsed())
+            })
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        queue.interrupt(&interrupt);
+        let (empty, waited) = waiter.join().unwrap();
+        assert!(empty && waited < Duration::from_secs(5), "woken early: {waited:?}");
+
+        let bridge = Bridge::new(Arc::clone(&queue));
+        let _calls: Vec<_> = (0..3).map(|_| bridge.connect(ConnectionRequest::default())).collect();
+        let order = |jobs: &[Job]| jobs.iter().map(|j| j.payload.clone()).collect::<Vec<_>>();
+        let Taken::Jobs(jobs) = queue.take(2, WAIT, &Interrupt::default()) else { panic!() };
+        let first = order(&jobs);
+        queue.put_back(jobs);
+        let Taken::Jobs(again) = queue.take(3, WAIT, &Interrupt::default()) else { panic!() };
+        assert_eq!(order(&again)[..2], first[..], "put back at the front, in order");
+        assert_eq!(again.len(), 3);
+    }
+
+    #[test]
+    fn closing_drains_what_is_queued_then_stops_takers() {
+        let queue = JobQueue::new(8);
+        let bridge = Bridge::new(Arc::clone(&queue));
+        let _call = bridge.connect(ConnectionRequest::default());
+        queue.close();
+        assert!(matches!(queue.take(8, WAIT, &Interrupt::default()), Taken::Jobs(ref j) if j.len() == 1));
+        assert!(matches!(queue.take(8, WAIT, &Interrupt::default()), Taken::Closed));
+        let refused =
+            queue.push(Job { kind: Kind::Connect, payload: Value::Null, reply: oneshot::channel().0 });
+        assert!(matches!(refused, Err(RpcError::Unavailable(_))));
+    }
+}

@@ -1,0 +1,78 @@
+# frozen_string_literal: true
+
+require "concurrent/map"
+require_relative "state_attributes"
+
+module AnyCable
+  module RS
+    module Rails
+      # Prepended to ActionCable::Channel::Base. A channel whose connection was built by the RPC
+      # handler (`anycable_rs?`) records its streams in the call's Socket, where the WebSocket
+      # server picks them up, instead of subscribing to Action Cable's pubsub. Channels of a stock
+      # Action Cable server take the original code paths.
+      module ChannelExt
+        # [channel class name, topic] pairs already warned about, so each warning is logged once.
+        WARNED = Concurrent::Map.new
+
+        # Class side, prepended to Channel::Base's singleton class.
+        module ClassMethods
+          # State accessors are public (channel specs read them) but are no actions a client may call.
+          def action_methods
+            super - state_attributes.flat_map { |name| [name, "#{name}="] }
+          end
+        end
+
+        def anycable_rs?
+          connection.respond_to?(:anycable_rs?) && connection.anycable_rs?
+        end
+
+        # The WebSocket server relays every broadcast as is: a callback, block or non-JSON coder
+        # cannot run per message, so it is ignored (with a warning) and the stream still starts.
+        def stream_from(broadcasting, callback = nil, coder: nil, &block)
+          return super unless anycable_rs?
+
+          if callback || block || (coder && coder != ActiveSupport::JSON)
+            anycable_rs_warn_once(:stream_handler, "stream_from callbacks and coders are not supported by anycable-rs; " \
+                                                   "broadcasts are relayed to the client unchanged")
+          end
+          broadcasting = String(broadcasting)
+          connection.anycable_rs_socket.stream_from(broadcasting)
+          logger.info "#{self.class.name} is streaming from #{broadcasting}"
+        end
+
+        def stop_stream_from(broadcasting)
+          return super unless anycable_rs?
+
+          broadcasting = String(broadcasting)
+          connection.anycable_rs_socket.stop_stream_from(broadcasting)
+          logger.info "#{self.class.name} stopped streaming from #{broadcasting}"
+        end
+
+        def stop_all_streams
+          return super unless anycable_rs?
+
+          connection.anycable_rs_socket.stop_all_streams
+        end
+
+        private
+
+        # istate of this subscription, for state_attr_accessor.
+        def anycable_rs_state
+          connection.anycable_rs_socket.istate(identifier) if anycable_rs?
+        end
+
+        def anycable_rs_warn_once(topic, message)
+          return unless WARNED.put_if_absent([self.class.name, topic], true).nil?
+
+          logger.warn "#{self.class.name}: #{message}"
+        end
+      end
+
+      ActiveSupport.on_load(:action_cable_channel) do
+        prepend ChannelExt
+        extend StateAttributes
+        singleton_class.prepend ChannelExt::ClassMethods
+      end
+    end
+  end
+end

@@ -1,0 +1,62 @@
+# frozen_string_literal: true
+
+module AnyCable
+  module RS
+    # The Ruby threads of the in-process RPC bridge. Each one takes jobs from the bridge
+    # (waiting without the GVL), runs the handler's `connect`/`command`/`disconnect` with the
+    # GVL, and answers the job. They stop when the bridge is closed and drained.
+    class Workers
+      # Jobs taken per wake-up: fewer GVL round trips when calls pile up.
+      BATCH = 8
+
+      attr_reader :threads
+
+      def initialize(bridge, handler, size:, logger:)
+        @bridge = bridge
+        @handler = handler
+        @size = size
+        @logger = logger
+        @threads = []
+      end
+
+      def start
+        @threads = Array.new(@size) do |index|
+          Thread.new do
+            Thread.current.name = "anycable-rs-worker-#{index}"
+            work
+          end
+        end
+        self
+      end
+
+      # Waits for every worker to finish (after the bridge was closed).
+      def join(timeout)
+        deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout
+        @threads.all? do |thread|
+          thread.join([deadline - Process.clock_gettime(Process::CLOCK_MONOTONIC), 0].max)
+        end
+      end
+
+      def alive?
+        @threads.any?(&:alive?)
+      end
+
+      private
+
+      def work
+        while (jobs = @bridge.take(BATCH))
+          jobs.each { |job| perform(job) }
+        end
+      end
+
+      def perform(job)
+        job.reply(@handler.public_send(job.kind, job.payload))
+      rescue StandardError => e
+        # The handler turns the app's exceptions into ERROR replies itself; this is a bug in
+        # the handler or an unanswerable reply. Fail the call, keep the worker.
+        @logger.error("anycable-rs: #{job.kind} job failed: #{e.class}: #{e.message}\n#{e.backtrace&.join("\n")}")
+        job.fail("#{e.class}: #{e.message}") unless job.answered?
+      end
+    end
+  end
+end
