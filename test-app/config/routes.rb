@@ -1,6 +1,9 @@
 # frozen_string_literal: true
 
 Rails.application.routes.draw do
+  # WebSockets are served by anycable-rs' Rust hub inside this Puma process.
+  mount AnyCable::RS.server => "/cable"
+
   root "rooms#index"
   post "/join", to: "rooms#join", as: :join
   get "/rooms/:room", to: "rooms#show", as: :room, constraints: { room: /[\w-]{1,40}/ }

@@ -19,6 +19,9 @@ RSpec.describe "Chat", type: :system do
     join("alice", "lobby")
     using_session(:bob) { join("bob", "lobby") }
     using_session(:carol) { join("carol", "kitchen") }
+    # Served by anycable-rs' hub in this process, not by Action Cable's server.
+    expect(AnyCable::RS.stats["clients"]).to be >= 3 # sessions of earlier examples may still be closing
+    expect(ActionCable.server.connections).to be_empty
 
     say("hello from alice")
     using_session(:bob) do
