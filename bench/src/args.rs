@@ -1,0 +1,73 @@
+//! Command-line flags of `cable-bench` (`--name value`), with defaults.
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub(crate) struct Args {
+    /// Base URL of the app (`http://127.0.0.1:3000`); the cable is at `/cable`.
+    pub(crate) url: String,
+    /// Clients to connect and subscribe.
+    pub(crate) clients: usize,
+    /// Handshakes in flight at once.
+    pub(crate) connect_concurrency: usize,
+    /// Server process to read RSS and CPU from.
+    pub(crate) pid: Option<u32>,
+    /// Broadcasts to send.
+    pub(crate) broadcasts: usize,
+    /// Broadcasts per second.
+    pub(crate) rate: f64,
+    /// Approximate payload size in bytes.
+    pub(crate) payload: usize,
+    /// Clients doing sequential `echo` performs.
+    pub(crate) performers: usize,
+    /// How long they do it.
+    pub(crate) perform_seconds: f64,
+}
+
+impl Args {
+    pub(crate) fn parse() -> Self {
+        let mut args = Self {
+            url: "http://127.0.0.1:3000".into(),
+            clients: 100,
+            connect_concurrency: 100,
+            pid: None,
+            broadcasts: 10,
+            rate: 4.0,
+            payload: 200,
+            performers: 8,
+            perform_seconds: 3.0,
+        };
+        let mut argv = std::env::args().skip(1);
+        while let Some(flag) = argv.next() {
+            let value = argv.next().unwrap_or_else(|| usage(&format!("{flag} needs a value")));
+            match flag.as_str() {
+                "--url" => args.url = value.trim_end_matches('/').to_owned(),
+                "--clients" => args.clients = number(&flag, &value),
+                "--connect-concurrency" => args.connect_concurrency = number(&flag, &value),
+                "--pid" => args.pid = Some(number(&flag, &value)),
+                "--broadcasts" => args.broadcasts = number(&flag, &value),
+                "--rate" => args.rate = number(&flag, &value),
+                "--payload" => args.payload = number(&flag, &value),
+                "--performers" => args.performers = number(&flag, &value),
+                "--perform-seconds" => args.perform_seconds = number(&flag, &value),
+                _ => usage(&format!("unknown flag {flag}")),
+            }
+        }
+        if args.rate <= 0.0 {
+            usage("--rate must be positive");
+        }
+        args
+    }
+}
+
+fn number<T: std::str::FromStr>(flag: &str, value: &str) -> T {
+    value.parse().unwrap_or_else(|_| usage(&format!("bad value for {flag}: {value}")))
+}
+
+#[allow(clippy::exit)] // the command-line tool stops on a bad flag
+fn usage(problem: &str) -> ! {
+    eprintln!(
+        "cable-bench: {problem}\nflags: --url --clients --connect-concurrency --pid --broadcasts --rate --payload \
+         --performers --perform-seconds"
+    );
+    std::process::exit(2)
+}

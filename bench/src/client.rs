@@ -1,0 +1,120 @@
+//! One Action Cable client subscribed to `BenchChannel`.
+
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+use crate::http::authority;
+
+const IDENTIFIER: &str = r#"{"channel":"BenchChannel"}"#;
+const TIMEOUT: Duration = Duration::from_secs(15);
+
+pub(crate) struct Client {
+    ws: WebSocketStream<TcpStream>,
+}
+
+impl Client {
+    /// Connects with the app's cookie, waits for the welcome, subscribes, waits for the confirmation.
+    pub(crate) async fn subscribe(url: &str, cookie: &str) -> Result<Self, String> {
+        let mut request =
+            format!("ws://{}/cable", authority(url)).into_client_request().map_err(|e| e.to_string())?;
+        let headers = request.headers_mut();
+        headers.insert("Cookie", cookie.parse().map_err(|_| "bad cookie")?);
+        headers.insert("Origin", url.parse().map_err(|_| "bad origin")?);
+        headers.insert(
+            "Sec-WebSocket-Protocol",
+            "actioncable-v1-json, actioncable-unsupported".parse().expect("ascii"),
+        );
+        let connect = async {
+            let stream = TcpStream::connect(authority(url)).await.map_err(|e| e.to_string())?;
+            let (ws, _) =
+                tokio_tungstenite::client_async(request, stream).await.map_err(|e| e.to_string())?;
+            let mut client = Self { ws };
+            client.until(|m| m["type"] == "welcome").await?;
+            client.send(json!({"command": "subscribe", "identifier": IDENTIFIER})).await?;
+            client.until(|m| m["type"] == "confirm_subscription").await?;
+            Ok(client)
+        };
+        tokio::time::timeout(TIMEOUT, connect).await.map_err(|_| "timed out connecting".to_owned())?
+    }
+
+    async fn send(&mut self, value: Value) -> Result<(), String> {
+        self.ws.send(Message::text(value.to_string())).await.map_err(|e| e.to_string())
+    }
+
+    async fn next(&mut self) -> Result<Value, String> {
+        loop {
+            match self.ws.next().await {
+                Some(Ok(Message::Text(text))) => {
+                    return serde_json::from_str(&text).map_err(|e| e.to_string());
+                }
+                Some(Ok(Message::Close(frame))) => return Err(format!("closed: {frame:?}")),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e.to_string()),
+                None => return Err("closed".into()),
+            }
+        }
+    }
+
+    async fn until(&mut self, f: impl Fn(&Value) -> bool) -> Result<Value, String> {
+        loop {
+            let value = self.next().await?;
+            if value["type"] == "disconnect" || value["type"] == "reject_subscription" {
+                return Err(format!("refused: {value}"));
+            }
+            if f(&value) {
+                return Ok(value);
+            }
+        }
+    }
+
+    /// Performs `action` with `data`.
+    pub(crate) async fn perform(&mut self, action: &str, mut data: Value) {
+        data["action"] = json!(action);
+        let command = json!({"command": "message", "identifier": IDENTIFIER, "data": data.to_string()});
+        if let Err(e) = self.send(command).await {
+            eprintln!("cable-bench: perform failed: {e}");
+        }
+    }
+
+    /// Collects (seq, delay ms) of up to `n` broadcasts, until `wait` passes.
+    pub(crate) async fn receive_broadcasts(
+        &mut self,
+        n: usize,
+        epoch: Instant,
+        wait: Duration,
+    ) -> Vec<(usize, f64)> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut seen = Vec::with_capacity(n);
+        while seen.len() < n {
+            let Ok(Ok(value)) = tokio::time::timeout_at(deadline, self.next()).await else { break };
+            let message = &value["message"];
+            if let (Some(seq), Some(sent)) = (message["seq"].as_u64(), message["sent_us"].as_u64()) {
+                let now = epoch.elapsed().as_micros() as u64;
+                seen.push((seq as usize, now.saturating_sub(sent) as f64 / 1000.0));
+            }
+        }
+        seen
+    }
+
+    /// Sequential `echo` performs until `deadline`; returns how many completed.
+    pub(crate) async fn echo_until(&mut self, deadline: Instant) -> usize {
+        let mut done = 0;
+        while Instant::now() < deadline {
+            self.perform("echo", json!({"n": done})).await;
+            let expect = done;
+            let reply =
+                tokio::time::timeout(TIMEOUT, self.until(|m| m["message"]["n"] == json!(expect))).await;
+            if !matches!(reply, Ok(Ok(_))) {
+                break;
+            }
+            done += 1;
+        }
+        done
+    }
+}

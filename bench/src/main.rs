@@ -1,0 +1,156 @@
+//! `cable-bench`: drives an Action Cable server (anycable-rs or stock Action Cable) serving
+//! the test-app, and prints what it measured as one JSON object.
+//!
+//! Phases: join the chat over HTTP to get the app's cookie; connect and subscribe N clients
+//! to `BenchChannel`; read the server's RSS before and after; have one client `perform`
+//! broadcasts carrying a timestamp of this process's monotonic clock and record when each
+//! recipient gets it; finally time sequential `echo` performs (RPC round trips).
+//!
+//! ```text
+//! cable-bench --url http://127.0.0.1:3000 --clients 1000 --pid <server pid> \
+//!             --broadcasts 20 --rate 4 --payload 200 --performers 8 --perform-seconds 5
+//! ```
+
+mod args;
+mod client;
+mod http;
+mod stats;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tokio::sync::Semaphore;
+
+use crate::client::Client;
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let args = args::Args::parse();
+    let epoch = Instant::now();
+    let cookie =
+        http::join(&args.url).await.unwrap_or_else(|e| fail(&format!("joining the chat failed: {e}")));
+    let rss_before = args.pid.map(stats::rss_kib);
+
+    // Connect + subscribe, at most `connect_concurrency` handshakes in flight.
+    let started = Instant::now();
+    let gate = Arc::new(Semaphore::new(args.connect_concurrency));
+    let mut pending = Vec::with_capacity(args.clients);
+    for _ in 0..args.clients {
+        let (gate, url, cookie) = (Arc::clone(&gate), args.url.clone(), cookie.clone());
+        pending.push(tokio::spawn(async move {
+            let _permit = gate.acquire_owned().await.expect("semaphore open");
+            Client::subscribe(&url, &cookie).await
+        }));
+    }
+    let mut clients = Vec::new();
+    let mut failures = Vec::new();
+    for task in pending {
+        match task.await.expect("connect task") {
+            Ok(client) => clients.push(client),
+            Err(e) => failures.push(e),
+        }
+    }
+    let connect_seconds = started.elapsed().as_secs_f64();
+    if clients.is_empty() {
+        fail(&format!("no client connected: {:?}", failures.first()));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await; // let RSS settle
+    let rss_after = args.pid.map(stats::rss_kib);
+
+    let (latencies, deliveries, last_recipient, cpu) = broadcast_phase(&args, &mut clients, epoch).await;
+    let clients_count = clients.len();
+    let round_trips = perform_phase(&args, clients).await;
+
+    let expected = (clients_count.saturating_sub(1) * args.broadcasts) as f64;
+    let report = json!({
+        "clients": clients_count,
+        "connect_failures": failures.len(),
+        "first_failure": failures.first(),
+        "connect_seconds": connect_seconds,
+        "rss_before_kib": rss_before,
+        "rss_after_kib": rss_after,
+        "rss_per_client_kib": rss_before.zip(rss_after).map(|(b, a)| (a as f64 - b as f64) / clients_count as f64),
+        "broadcasts": args.broadcasts,
+        "payload_bytes": args.payload,
+        "delivery_ratio": if expected > 0.0 { deliveries as f64 / expected } else { 0.0 },
+        "latency_ms": stats::percentiles(&latencies),
+        "last_recipient_ms": stats::percentiles(&last_recipient),
+        "server_cpu_seconds_broadcast": cpu,
+        "perform_round_trips_per_second": round_trips,
+    });
+    println!("{report}");
+}
+
+#[allow(clippy::exit)] // the command-line tool stops when it cannot measure
+fn fail(message: &str) -> ! {
+    eprintln!("cable-bench: {message}");
+    std::process::exit(1)
+}
+
+/// Client 0 performs `broadcast` `args.broadcasts` times at `args.rate` per second; every
+/// other client records the delay of each delivery. Returns (per-delivery ms, deliveries, per-broadcast
+/// last recipient ms, server CPU seconds during the phase).
+async fn broadcast_phase(
+    args: &args::Args,
+    clients: &mut Vec<Client>,
+    epoch: Instant,
+) -> (Vec<f64>, usize, Vec<f64>, Option<f64>) {
+    if args.broadcasts == 0 {
+        return (Vec::new(), 0, Vec::new(), None);
+    }
+    let cpu_before = args.pid.map(stats::cpu_seconds);
+    let mut receivers = Vec::new();
+    let wait = Duration::from_secs_f64(args.broadcasts as f64 / args.rate + 10.0);
+    for mut client in clients.drain(1..) {
+        let broadcasts = args.broadcasts;
+        receivers.push(tokio::spawn(async move {
+            let seen = client.receive_broadcasts(broadcasts, epoch, wait).await;
+            (client, seen)
+        }));
+    }
+    let driver = &mut clients[0];
+    let pad = "x".repeat(args.payload.saturating_sub(40));
+    let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / args.rate));
+    for seq in 0..args.broadcasts {
+        ticks.tick().await;
+        let sent_us = epoch.elapsed().as_micros() as u64;
+        driver.perform("broadcast", json!({"payload": {"seq": seq, "sent_us": sent_us, "pad": pad}})).await;
+    }
+    let mut per_broadcast = vec![0f64; args.broadcasts];
+    let mut latencies = Vec::new();
+    let mut record = |seen: Vec<(usize, f64)>| {
+        for (seq, ms) in seen {
+            per_broadcast[seq] = per_broadcast[seq].max(ms);
+            latencies.push(ms);
+        }
+    };
+    for receiver in receivers {
+        let (client, seen) = receiver.await.expect("receiver task");
+        record(seen);
+        clients.push(client);
+    }
+    let cpu = args.pid.map(stats::cpu_seconds).zip(cpu_before).map(|(a, b)| a - b);
+    let deliveries = latencies.len();
+    (latencies, deliveries, per_broadcast, cpu)
+}
+
+/// `args.performers` clients each perform `echo` one after the other for
+/// `args.perform_seconds`; returns completed round trips per second.
+async fn perform_phase(args: &args::Args, clients: Vec<Client>) -> Option<f64> {
+    if args.performers == 0 || args.perform_seconds == 0.0 {
+        return None;
+    }
+    let deadline = Instant::now() + Duration::from_secs_f64(args.perform_seconds);
+    let started = Instant::now();
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .take(args.performers)
+        .map(|mut client| tokio::spawn(async move { client.echo_until(deadline).await }))
+        .collect();
+    let mut total = 0;
+    for task in tasks {
+        total += task.await.expect("perform task");
+    }
+    Some(total as f64 / started.elapsed().as_secs_f64())
+}
