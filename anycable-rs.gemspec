@@ -17,9 +17,10 @@ Gem::Specification.new do |spec|
   spec.required_ruby_version = ">= 3.1"
   spec.metadata["rubygems_mfa_required"] = "true"
 
+  # bench/'s manifest and sources ride along only because the cargo workspace lists them.
   spec.files = Dir[
-    "lib/**/*.rb", "ext/**/*.{rs,rb,toml}", "Cargo.toml", "Cargo.lock", "rustfmt.toml",
-    "README.md", "LICENSE", "anycable-rs.gemspec"
+    "lib/**/*.rb", "ext/**/*.{rs,rb,toml}", "bench/Cargo.toml", "bench/src/**/*.rs",
+    "Cargo.toml", "Cargo.lock", "rustfmt.toml", "README.md", "LICENSE", "anycable-rs.gemspec"
   ]
   spec.require_paths = ["lib"]
   spec.extensions = ["ext/anycable_rs/extconf.rb"]

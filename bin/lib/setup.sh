@@ -29,6 +29,13 @@ need_packages() {
   fi
 }
 
+# Installs packages only when a command is missing (Node may come from elsewhere than Debian).
+need_command() {
+  local command=$1
+  shift
+  command -v "$command" >/dev/null || need_packages "$@"
+}
+
 need_cargo() {
   [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
   if ! command -v cargo >/dev/null; then

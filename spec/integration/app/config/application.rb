@@ -1,0 +1,33 @@
+# frozen_string_literal: true
+
+require_relative "boot"
+
+require "rails"
+require "action_controller/railtie"
+require "action_cable/engine"
+
+Bundler.require(*Rails.groups)
+
+# Which server answers /cable: stock Action Cable (default) or anycable-rs.
+CABLE_SERVER = ENV.fetch("CABLE_SERVER", "").then { |name| name.empty? ? "anycable_rs" : name }
+unless %w[action_cable anycable_rs].include?(CABLE_SERVER)
+  abort "CABLE_SERVER must be action_cable or anycable_rs, not #{CABLE_SERVER.inspect}"
+end
+require "anycable-rs" if CABLE_SERVER == "anycable_rs"
+
+module IntegrationApp
+  # The channels the integration specs drive through real WebSocket clients.
+  class Application < Rails::Application
+    config.load_defaults Rails::VERSION::STRING.to_f
+    config.root = File.expand_path("..", __dir__)
+    config.eager_load = false
+    config.hosts.clear
+    config.secret_key_base = "integration-specs-only-#{"0" * 64}"
+    config.logger = ActiveSupport::Logger.new($stdout)
+    config.log_level = :debug
+
+    # config/routes.rb mounts the chosen server at /cable itself.
+    config.action_cable.mount_path = nil
+    config.action_cable.allowed_request_origins = [%r{\Ahttp://(127\.0\.0\.1|localhost)(:\d+)?\z}]
+  end
+end
