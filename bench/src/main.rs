@@ -30,20 +30,24 @@ async fn main() {
     let epoch = Instant::now();
     let cookie =
         http::join(&args.url).await.unwrap_or_else(|e| fail(&format!("joining the chat failed: {e}")));
+    // One client first, so the server's lazily started parts (runtime, workers) are in the baseline.
+    let first =
+        Client::subscribe(&args.url, &cookie).await.unwrap_or_else(|e| fail(&format!("first client: {e}")));
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_before = args.pid.map(stats::rss_kib);
 
     // Connect + subscribe, at most `connect_concurrency` handshakes in flight.
     let started = Instant::now();
     let gate = Arc::new(Semaphore::new(args.connect_concurrency));
     let mut pending = Vec::with_capacity(args.clients);
-    for _ in 0..args.clients {
+    for _ in 1..args.clients {
         let (gate, url, cookie) = (Arc::clone(&gate), args.url.clone(), cookie.clone());
         pending.push(tokio::spawn(async move {
             let _permit = gate.acquire_owned().await.expect("semaphore open");
             Client::subscribe(&url, &cookie).await
         }));
     }
-    let mut clients = Vec::new();
+    let mut clients = vec![first];
     let mut failures = Vec::new();
     for task in pending {
         match task.await.expect("connect task") {
@@ -70,7 +74,7 @@ async fn main() {
         "connect_seconds": connect_seconds,
         "rss_before_kib": rss_before,
         "rss_after_kib": rss_after,
-        "rss_per_client_kib": rss_before.zip(rss_after).map(|(b, a)| (a as f64 - b as f64) / clients_count as f64),
+        "rss_per_client_kib": rss_before.zip(rss_after).map(|(b, a)| (a as f64 - b as f64) / (clients_count - 1).max(1) as f64),
         "broadcasts": args.broadcasts,
         "payload_bytes": args.payload,
         "delivery_ratio": if expected > 0.0 { deliveries as f64 / expected } else { 0.0 },
