@@ -8,7 +8,7 @@ require "action_cable/engine"
 
 Bundler.require(*Rails.groups)
 
-# Which server answers /cable: stock Action Cable (default) or anycable-rs.
+# Which server answers /cable: anycable-rs (default) or stock Action Cable (the reference).
 CABLE_SERVER = ENV.fetch("CABLE_SERVER", "").then { |name| name.empty? ? "anycable_rs" : name }
 unless %w[action_cable anycable_rs].include?(CABLE_SERVER)
   abort "CABLE_SERVER must be action_cable or anycable_rs, not #{CABLE_SERVER.inspect}"
@@ -26,8 +26,13 @@ module IntegrationApp
     config.logger = ActiveSupport::Logger.new($stdout)
     config.log_level = :debug
 
-    # config/routes.rb mounts the chosen server at /cable itself.
-    config.action_cable.mount_path = nil
+    if CABLE_SERVER == "anycable_rs"
+      # The Railtie serves Action Cable's mount path (/cable) with anycable-rs (the test-app
+      # shows the other way: `mount AnyCable::RS.server` in its routes).
+      config.anycable_rs.mount = true
+    else
+      config.action_cable.mount_path = nil # config/routes.rb mounts Action Cable's server
+    end
     config.action_cable.allowed_request_origins = [%r{\Ahttp://(127\.0\.0\.1|localhost)(:\d+)?\z}]
   end
 end

@@ -1,11 +1,8 @@
 # frozen_string_literal: true
 
 Rails.application.routes.draw do
-  if CABLE_SERVER == "anycable_rs"
-    mount AnyCable::RS.server => "/cable"
-  else
-    mount ActionCable.server => "/cable"
-  end
+  # Under anycable-rs, its Railtie mounts AnyCable::RS.server at /cable (config.anycable_rs.mount).
+  mount ActionCable.server => "/cable" if CABLE_SERVER == "action_cable"
 
   get "/up", to: "health#show"
   get "/stats", to: "health#stats"
