@@ -21,6 +21,15 @@ module AnyCable
     # Calls that wait for a worker thread; past this, calls fail fast (client reconnects).
     BRIDGE_QUEUE = 1024
 
+    # Guards the lazy start of the node. Ruby releases a Mutex whose owner did not survive fork.
+    LOCK = Mutex.new
+
+    # Settings that are accepted (so AnyCable configs load) but not served by this release.
+    NOT_YET = {
+      "rpc_host" => ->(value) { !value.nil? },
+      "broadcast_adapter" => ->(value) { value != "local" }
+    }.freeze
+
     class << self
       attr_writer :logger, :handler
 
@@ -54,7 +63,7 @@ module AnyCable
         current = @node
         return current if current&.pid == Process.pid
 
-        lock.synchronize do
+        LOCK.synchronize do
           @node = nil if @node && @node.pid != Process.pid
           @node ||= start_node
         end
@@ -66,21 +75,30 @@ module AnyCable
       end
 
       # Sends `data` (a String, usually JSON) to this process's subscribers of `stream`.
-      # Returns at once; delivery happens on the node's threads.
+      # Returns at once; delivery happens on the node's threads, in the order of the calls.
+      # A process that serves no clients (a console, a job runner) has nobody to deliver to.
       def broadcast(stream, data)
-        node.broadcast(stream.to_s, data.to_s)
+        @node.broadcast(stream.to_s, data.to_s) if running?
       end
 
       # Graceful shutdown of this process's node: clients get `server_restart`, disconnect
-      # callbacks run, workers stop. Safe to call more than once and when nothing started.
+      # callbacks run, workers stop, all within `shutdown_timeout` (keep it under the
+      # platform's kill timeout: Heroku kills 30 s after SIGTERM). Later calls do nothing.
       def shutdown
         node = @node
-        return true unless node && node.pid == Process.pid
+        return true unless node && node.pid == Process.pid && !@shut_down
 
+        @shut_down = true
+        deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + config.shutdown_timeout
         in_time = node.shutdown
-        @workers&.join(config.shutdown_timeout)
+        in_time &&= @workers.join([deadline - Process.clock_gettime(Process::CLOCK_MONOTONIC), 0.1].max)
         logger.warn("anycable-rs: shutdown did not finish within #{config.shutdown_timeout}s") unless in_time
         in_time
+      end
+
+      # Whether this process's node was shut down (new WebSocket requests then get 503).
+      def shut_down?
+        running? && @shut_down == true
       end
 
       # Live clients, streams and pending RPC calls of this process (empty before start).
@@ -90,29 +108,34 @@ module AnyCable
 
       private
 
-      def lock
-        # A Mutex inherited over fork may be held by a thread that does not exist here.
-        @lock = nil if @lock_pid != Process.pid
-        @lock_pid = Process.pid
-        @lock ||= Mutex.new
-      end
-
       def start_node
         engine = Native::EngineConfig.new(config.to_h)
         bridge = Native::Bridge.new(BRIDGE_QUEUE)
         node = Native::Node.new(engine, bridge, 2)
         @workers = Workers.new(bridge, handler, size: config.rpc_pool_size, logger: logger).start
+        @shut_down = false
         at_exit { shutdown if @node.equal?(node) }
+        warn_about_unsupported_settings
         warn_about_forked_broadcasts
         node
       end
 
-      def warn_about_forked_broadcasts
-        return if Process.pid == BOOT_PID || config.broadcast_adapter != "local"
+      def warn_about_unsupported_settings
+        settings = config.to_h
+        NOT_YET.each do |key, set|
+          next unless set.call(settings[key])
 
-        logger.warn("anycable-rs: this process was forked (Puma cluster mode?); with broadcast_adapter " \
-                    "\"local\" a broadcast reaches only the clients of the process that makes it. " \
-                    "Cross-process broadcasting (Redis) comes in a later release.")
+          logger.warn("anycable-rs: #{key}=#{settings[key].inspect} is not supported by this release yet and " \
+                      "is ignored: channels run in this process and broadcasts stay in this process")
+        end
+      end
+
+      def warn_about_forked_broadcasts
+        return if Process.pid == BOOT_PID
+
+        logger.warn("anycable-rs: this process was forked (Puma cluster mode?): a broadcast reaches only " \
+                    "the clients of the process that makes it. Cross-process broadcasting (Redis) comes in a " \
+                    "later release.")
       end
 
       def default_handler

@@ -36,18 +36,19 @@ unsafe extern "C" fn run<F: FnOnce() -> R, R>(data: *mut c_void) -> *mut c_void 
     std::ptr::null_mut()
 }
 
-unsafe extern "C" fn unblock<U: Fn()>(data: *mut c_void) {
+unsafe extern "C" fn unblock<U: Fn() + Sync>(data: *mut c_void) {
     // SAFETY: `data` is the `U` that `without_gvl` borrows for the whole call; Ruby calls this
     // function only while that call runs. `U` is `Fn`, so a shared reference suffices.
     let unblock = unsafe { &*data.cast::<U>() };
     let _ = catch_unwind(AssertUnwindSafe(unblock));
 }
 
-/// Runs `code` without the GVL; `unblock` (called from another thread) must make it return.
+/// Runs `code` without the GVL; `unblock_with` (called from another thread, hence `Sync`)
+/// must make it return soon. `code` must not touch Ruby: it runs without the GVL.
 pub(crate) fn without_gvl<F, R, U>(code: F, unblock_with: U) -> Outcome<R>
 where
     F: FnOnce() -> R,
-    U: Fn(),
+    U: Fn() + Sync,
 {
     let mut call = Call { code: Some(code), result: None };
     let call_ptr: *mut Call<F, R> = &mut call;

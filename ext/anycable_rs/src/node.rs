@@ -12,7 +12,7 @@ use std::time::Duration;
 use anycable_engine::node::{Node, UpgradeRequest};
 use anycable_engine::rpc::bridge::{Bridge, JobQueue};
 use magnus::{function, method, prelude::*, Error, RHash, RModule, Ruby};
-use tokio::runtime::{Handle, Runtime};
+use tokio::runtime::Runtime;
 
 use crate::bridge::BridgeObj;
 use crate::engine_config::EngineConfig;
@@ -24,7 +24,6 @@ use crate::{errors, logging, ruby_json};
 pub(crate) struct NodeObj {
     pid: u32,
     node: Arc<Node>,
-    handle: Handle,
     /// Taken out (and shut down) once, by `shutdown`, in the process that built it.
     runtime: Mutex<Option<Runtime>>,
     queue: Arc<JobQueue>,
@@ -57,13 +56,7 @@ impl NodeObj {
         let queue = Arc::clone(&bridge.queue);
         let node = Node::new(config.0.clone(), Arc::new(Bridge::new(Arc::clone(&queue))));
         node.start(runtime.handle().clone());
-        Ok(Self {
-            pid: std::process::id(),
-            node,
-            handle: runtime.handle().clone(),
-            runtime: Mutex::new(Some(runtime)),
-            queue,
-        })
+        Ok(Self { pid: std::process::id(), node, runtime: Mutex::new(Some(runtime)), queue })
     }
 
     fn check_pid(&self, ruby: &Ruby) -> Result<(), Error> {
@@ -111,11 +104,11 @@ impl NodeObj {
         Ok(())
     }
 
-    /// `#broadcast(stream, data)`: queues a broadcast to this process's subscribers; never waits.
+    /// `#broadcast(stream, data)`: queues a broadcast to this process's subscribers; never
+    /// waits. Broadcasts are delivered in the order of the calls.
     fn broadcast(ruby: &Ruby, rb_self: &Self, stream: String, data: String) -> Result<(), Error> {
         rb_self.check_pid(ruby)?;
-        let node = Arc::clone(&rb_self.node);
-        rb_self.handle.spawn(async move { node.broadcast(&stream, &data) });
+        rb_self.node.publish(stream, data);
         Ok(())
     }
 
@@ -154,6 +147,7 @@ impl NodeObj {
 
     /// `#stats`: `{"clients" => n, "streams" => n, "rpc_pending" => n}`.
     fn stats(ruby: &Ruby, rb_self: &Self) -> Result<RHash, Error> {
+        rb_self.check_pid(ruby)?;
         let stats = rb_self.node.stats();
         let hash = ruby.hash_new();
         hash.aset("clients", stats.clients)?;

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::stream::SplitStream;
 use futures_util::StreamExt;
@@ -22,13 +23,16 @@ use crate::hub::{SessionId, Unsubscribed};
 use crate::node::{Node, UpgradeRequest};
 use crate::protocol::{ClientCommand, Command, DisconnectReason};
 use crate::rpc::{
-    CommandMessage, CommandResponse, ConnectionRequest, DisconnectRequest, Env, Status, StringMap,
+    CommandMessage, CommandResponse, ConnectionRequest, DisconnectRequest, Env, RpcError, Status, StringMap,
 };
 use crate::session::{Close, Control, SessionHandle};
 use crate::writer;
 
 /// Bytes read from the socket at a time; small, so idle connections stay small.
 const READ_BUFFER: usize = 4096;
+
+/// Longest wait for a connect or command reply; past it the client is told to come back.
+const RPC_DEADLINE: Duration = Duration::from_secs(30);
 
 /// The receiving half of a session's socket.
 type Source = SplitStream<WebSocketStream<TcpStream>>;
@@ -94,7 +98,15 @@ pub(crate) async fn serve(node: Arc<Node>, socket: std::net::TcpStream, request:
         identifiers: String::new(),
         subscriptions: HashMap::new(),
     };
-    if connection.connect().await {
+    let shutdown = connection.node.shutdown.clone();
+    let welcomed = tokio::select! {
+        welcomed = connection.connect() => welcomed,
+        _ = shutdown.cancelled() => {
+            control.close(Close::Disconnect(DisconnectReason::ServerRestart));
+            false
+        }
+    };
+    if welcomed {
         connection.node.sessions.insert(connection.handle.clone());
         connection.read(source).await;
         connection.node.sessions.remove(connection.handle.id);
@@ -118,7 +130,8 @@ impl Connection {
     /// The `Connect` call; true when the client was welcomed.
     async fn connect(&mut self) -> bool {
         let request = ConnectionRequest { env: self.env.clone() };
-        match self.node.controller.connect(request).await {
+        let reply = tokio::time::timeout(RPC_DEADLINE, self.node.controller.connect(request)).await;
+        match reply.unwrap_or(Err(RpcError::Unavailable("no reply within the deadline".into()))) {
             Ok(reply) if reply.status == Status::Success => {
                 self.identifiers = reply.identifiers;
                 merge(&mut self.env.cstate, reply.env.cstate);
@@ -211,7 +224,8 @@ impl Connection {
             data: command.data.unwrap_or_default(),
             env: Env { istate, ..self.env.clone() },
         };
-        match self.node.controller.command(request).await {
+        let reply = tokio::time::timeout(RPC_DEADLINE, self.node.controller.command(request)).await;
+        match reply.unwrap_or(Err(RpcError::Unavailable("no reply within the deadline".into()))) {
             Ok(reply) => self.apply(command.command, command.identifier, reply),
             Err(error) => {
                 tracing::warn!(sid = self.sid(), %error, "command call failed");
@@ -241,7 +255,9 @@ impl Connection {
                 subscription.streams = kept;
                 self.unstream(&subscription, stopped);
             }
-            for stream in reply.streams {
+            // An unsubscribed identifier keeps no streams, whatever the reply says.
+            let added = if command == Command::Unsubscribe { Vec::new() } else { reply.streams };
+            for stream in added {
                 let hub = self.node.hub.streams();
                 if hub.subscribe(&stream, &subscription.identifier, self.sid(), self.handle.clone())
                     != crate::hub::Subscribed::AlreadySubscribed

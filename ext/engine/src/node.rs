@@ -6,6 +6,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::runtime::Handle;
+use tokio::sync::mpsc;
+use tokio::time::MissedTickBehavior;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -52,6 +54,8 @@ pub struct Node {
     pub(crate) tasks: TaskTracker,
     /// The runtime the node was started on, so `accept` works from any thread.
     runtime: OnceLock<Handle>,
+    /// Broadcasts published from any thread, delivered by one task in publishing order.
+    publications: OnceLock<mpsc::UnboundedSender<(String, String)>>,
 }
 
 impl std::fmt::Debug for Node {
@@ -72,16 +76,25 @@ impl Node {
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             runtime: OnceLock::new(),
+            publications: OnceLock::new(),
         })
     }
 
-    /// Starts the node's background work (pings) on `runtime`.
+    /// Starts the node's background work (pings, the broadcast queue) on `runtime`.
     pub fn start(self: &Arc<Self>, runtime: Handle) {
         if self.runtime.set(runtime.clone()).is_err() {
             return;
         }
         let node = Arc::clone(self);
         runtime.spawn(async move { node.ping_forever().await });
+        let (publish, mut publications) = mpsc::unbounded_channel::<(String, String)>();
+        let _ = self.publications.set(publish);
+        let node = Arc::clone(self);
+        runtime.spawn(async move {
+            while let Some((stream, data)) = publications.recv().await {
+                node.broadcast(&stream, &data);
+            }
+        });
     }
 
     /// Serves a hijacked socket whose upgrade request was already read. Returns at once.
@@ -94,10 +107,16 @@ impl Node {
         self.tasks.spawn_on(async move { connection::serve(node, socket, request).await }, runtime);
     }
 
-    /// Delivers a broadcast to this process's subscribers of `stream`; returns how many
-    /// sessions it reached. Never waits.
+    /// Delivers a broadcast to this process's subscribers of `stream` now, on this thread;
+    /// returns how many sessions it reached. Never waits.
     pub fn broadcast(&self, stream: &str, data: &str) -> usize {
         self.hub.broadcast(stream, data)
+    }
+
+    /// Queues a broadcast for delivery by the node's broadcast task and returns at once;
+    /// broadcasts are delivered in the order they were published. False before `start`.
+    pub fn publish(&self, stream: String, data: String) -> bool {
+        self.publications.get().is_some_and(|queue| queue.send((stream, data)).is_ok())
     }
 
     /// Sessions and streams right now.
@@ -129,6 +148,7 @@ impl Node {
 
     async fn ping_forever(&self) {
         let mut ticks = tokio::time::interval(self.config.ping_interval);
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Skip); // no burst of pings after a stall
         ticks.tick().await; // the first tick is immediate; the first ping comes one interval in
         loop {
             tokio::select! {

@@ -13,9 +13,6 @@ use serde_json::value::RawValue;
 /// The subprotocol every Action Cable client offers and the server must echo.
 pub const SUBPROTOCOL: &str = "actioncable-v1-json";
 
-/// The subprotocol that tells a client to give up without reconnecting.
-pub const UNSUPPORTED_SUBPROTOCOL: &str = "actioncable-unsupported";
-
 /// What a client asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {

@@ -1,8 +1,9 @@
 //! A session's writer task: the only code that writes to its socket.
 //!
-//! It drains the session's queue in batches (feed every queued frame, flush once) and, when a
-//! close is requested, says goodbye within a bounded time: queued frames, the `disconnect`
-//! message, the close frame. A client too slow to read gets no farewell beyond the close.
+//! It writes every queued frame as soon as it can (the library's write buffer is off, to keep
+//! idle connections small) and, when a close is requested, says goodbye within a bounded
+//! time: the frame being written, queued frames, the `disconnect` message, the close frame. A
+//! client too slow to read or that broke the protocol gets no farewell beyond the close.
 
 use std::time::Duration;
 
@@ -42,17 +43,33 @@ pub(crate) async fn run(mut sink: Sink, mut queue: mpsc::Receiver<Utf8Bytes>, co
             }
             sink.flush().await
         };
-        tokio::select! {
+        tokio::pin!(batch);
+        let written = tokio::select! {
             biased;
-            close = control.writer_closed() => break close,
-            written = batch => if written.is_err() {
-                control.close(Close::Quiet);
-                return;
-            },
+            close = control.writer_closed() => {
+                if !abandons_writes(close) {
+                    // Finish what is being written (bounded) so no queued frame is skipped.
+                    let _ = tokio::time::timeout(FAREWELL, &mut batch).await;
+                }
+                break close;
+            }
+            written = &mut batch => written,
+        };
+        if written.is_err() {
+            control.close(Close::Quiet);
+            return;
         }
     };
     // Bounded: a client that does not read must not keep the task (or a shutdown) waiting.
     let _ = tokio::time::timeout(FAREWELL, farewell(&mut sink, &mut queue, close)).await;
+}
+
+/// Whether a close gives up on frames still to be written.
+fn abandons_writes(close: Close) -> bool {
+    matches!(
+        close,
+        Close::Disconnect(DisconnectReason::TooSlow) | Close::Protocol(..) | Close::ClosedByClient
+    )
 }
 
 async fn farewell(sink: &mut Sink, queue: &mut mpsc::Receiver<Utf8Bytes>, close: Close) {
@@ -61,8 +78,7 @@ async fn farewell(sink: &mut Sink, queue: &mut mpsc::Receiver<Utf8Bytes>, close:
         let _ = sink.close().await;
         return;
     }
-    let too_slow = close == Close::Disconnect(DisconnectReason::TooSlow);
-    if !too_slow && !matches!(close, Close::Protocol(..)) {
+    if !abandons_writes(close) {
         while let Ok(frame) = queue.try_recv() {
             if sink.feed(Message::Text(frame)).await.is_err() {
                 break;

@@ -268,3 +268,15 @@ async fn shutdown_says_server_restart_to_everyone_and_calls_disconnect() {
     }
     assert_eq!(server.app.disconnects.lock().unwrap().len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn published_broadcasts_arrive_in_publishing_order() {
+    let server = start(config());
+    let (mut client, _) = server.subscribed("alice", "5").await;
+    for i in 0..200 {
+        assert!(server.node.publish("chat:5".into(), i.to_string()));
+    }
+    for i in 0..200 {
+        assert_eq!(client.next_json().await["message"], i);
+    }
+}

@@ -28,7 +28,7 @@ module AnyCable
         config = @action_cable
         return true if config.disable_request_forgery_protection
 
-        scheme = env["HTTPS"] == "on" || env["rack.url_scheme"] == "https" ? "https" : "http"
+        scheme = ::Rack::Request.new(env).ssl? ? "https" : "http" # Action Cable is loaded, so Rack is
         return true if config.allow_same_origin_as_host && origin == "#{scheme}://#{env["HTTP_HOST"]}"
 
         Array(config.allowed_request_origins).any? { |allowed| allowed === origin } # rubocop:disable Style/CaseEquality

@@ -12,25 +12,29 @@ module AnyCable
     # headers, remote address), to the Rust node of this process; Puma goes on serving HTTP.
     # Anything else gets what Action Cable answers: 404 "Page not found".
     class Server
-      NOT_FOUND = [404, { "Content-Type" => "text/plain" }.freeze, ["Page not found"].freeze].freeze
-      HIJACKED = [-1, {}.freeze, [].freeze].freeze
-
       def initialize(config: RS.config, node: -> { RS.node })
         @config = config
         @node = node
       end
 
       def call(env)
-        return NOT_FOUND unless upgrade?(env)
+        return not_found unless upgrade?(env)
 
         unless origin_check.allowed?(env)
           RS.logger.error("anycable-rs: request origin not allowed: #{env["HTTP_ORIGIN"].inspect}")
-          return NOT_FOUND
+          return not_found
         end
+        return [503, { "content-type" => "text/plain" }, ["Shutting down"]] if RS.shut_down?
+
         hijack(env)
       end
 
       private
+
+      # Fresh arrays every time: middleware (Rack 3's ETag, Rails' RequestId) edits them in place.
+      def not_found
+        [404, { "content-type" => "text/plain" }, ["Page not found"]]
+      end
 
       def upgrade?(env)
         env["REQUEST_METHOD"] == "GET" &&
@@ -54,19 +58,28 @@ module AnyCable
         io = env["rack.hijack"].call
         io = env["rack.hijack_io"] unless io.respond_to?(:fileno)
         hand_over(io, request)
-        HIJACKED
+        [-1, {}, []]
       end
 
       def hand_over(io, request)
-        unless io.is_a?(BasicSocket)
-          refuse(io, "the web server terminates TLS itself (e.g. Puma ssl_bind), so the socket carries " \
-                     "ciphertext; terminate TLS in a proxy in front of Puma (Heroku's router, nginx) instead")
+        unless io.is_a?(TCPSocket)
+          refuse(io, unsupported_socket(io))
           return
         end
         # The node duplicates the descriptor (close-on-exec); Ruby's IO is closed either way.
         @node.call.accept(io.fileno, *request)
       ensure
         io.close unless io.closed?
+      end
+
+      def unsupported_socket(io)
+        if io.is_a?(UNIXSocket)
+          "Puma listens on a Unix socket; anycable-rs serves WebSockets on TCP sockets only: " \
+            "bind Puma to tcp:// (the proxy in front can still use it)"
+        else
+          "the web server terminates TLS itself (e.g. Puma ssl_bind), so the socket carries " \
+            "ciphertext; terminate TLS in a proxy in front of Puma (Heroku's router, nginx) instead"
+        end
       end
 
       def refuse(io, why)

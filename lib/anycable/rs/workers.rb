@@ -8,6 +8,9 @@ module AnyCable
     class Workers
       # Jobs taken per wake-up: fewer GVL round trips when calls pile up.
       BATCH = 8
+      # Seconds a worker waits without the GVL before checking in (Thread#kill and shutdown wake
+      # it at once; workers get no signals, so this need not be short).
+      WAIT = 1.0
 
       attr_reader :threads
 
@@ -37,15 +40,16 @@ module AnyCable
         end
       end
 
-      def alive?
-        @threads.any?(&:alive?)
-      end
-
       private
 
       def work
-        while (jobs = @bridge.take(BATCH))
-          jobs.each { |job| perform(job) }
+        while (jobs = @bridge.take(BATCH, WAIT))
+          begin
+            jobs.each { |job| perform(job) }
+          ensure
+            # Killed or raised mid-batch: no client may be left waiting for an unrun job.
+            jobs.each { |job| job.fail("the worker stopped before running it") unless job.answered? }
+          end
         end
       end
 

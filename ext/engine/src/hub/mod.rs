@@ -31,10 +31,12 @@ impl Hub {
     }
 
     /// Delivers `data` to every subscriber of `stream`; returns how many sessions it reached.
+    /// A stream nobody here listens to costs a lookup, not a parse.
     pub fn broadcast(&self, stream: &str, data: &str) -> usize {
-        let data = BroadcastData::new(data);
+        let mut prepared = None;
         let mut delivered = 0;
         self.streams.fan_out(stream, |identifier, group| {
+            let data = prepared.get_or_insert_with(|| BroadcastData::new(data));
             let frame = Utf8Bytes::from(data.frame(identifier));
             delivered += group.values().filter(|session| session.send(frame.clone())).count();
         });

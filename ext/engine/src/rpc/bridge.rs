@@ -106,13 +106,16 @@ impl JobQueue {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Queues a job without waiting.
+    /// Queues a job without waiting. Connect and command jobs fail with [`RpcError::Busy`]
+    /// when the queue is full; disconnect jobs are always queued, because refusing them would
+    /// skip the application's `unsubscribed`/`disconnect` callbacks (there are at most as many
+    /// as there were connections).
     pub fn push(&self, job: Job) -> Result<(), RpcError> {
         let mut state = self.lock();
         if state.closed {
             return Err(RpcError::Unavailable("the bridge is stopped".into()));
         }
-        if state.jobs.len() >= self.capacity {
+        if state.jobs.len() >= self.capacity && job.kind != Kind::Disconnect {
             return Err(RpcError::Busy);
         }
         state.jobs.push_back(job);
@@ -280,6 +283,8 @@ mod tests {
         let third = tokio::time::timeout(WAIT, bridge.command(CommandMessage::default())).await.unwrap();
         assert_eq!(third.unwrap_err(), RpcError::Busy);
         assert_eq!(queue.len(), 2);
+        let _leaving = bridge.disconnect(DisconnectRequest::default());
+        assert_eq!(queue.len(), 3, "disconnects are queued even when the queue is full");
     }
 
     #[tokio::test]
