@@ -1,0 +1,60 @@
+# frozen_string_literal: true
+
+require "socket"
+
+# The Rack side of AnyCable::RS::Server; the WebSocket path end to end is in spec/integration.
+RSpec.describe AnyCable::RS::Server do
+  subject(:server) { described_class.new(config: AnyCable::RS::Config.new(allowed_origins: "*"), node: -> { node }) }
+
+  let(:bridge) { AnyCable::RS::Native::Bridge.new(8) }
+  let(:node) { AnyCable::RS::Native::Node.new(AnyCable::RS::Native::EngineConfig.new({}), bridge, 1) }
+
+  after { node.shutdown }
+  let(:upgrade) do
+    { "REQUEST_METHOD" => "GET", "HTTP_UPGRADE" => "websocket", "HTTP_CONNECTION" => "keep-alive, Upgrade",
+      "HTTP_SEC_WEBSOCKET_KEY" => "dGhlIHNhbXBsZSBub25jZQ==", "HTTP_HOST" => "example.com", "PATH_INFO" => "/cable",
+      "QUERY_STRING" => "t=1", "rack.url_scheme" => "https", "REMOTE_ADDR" => "10.0.0.1",
+      "HTTP_COOKIE" => "a=b", "HTTP_SEC_WEBSOCKET_PROTOCOL" => "actioncable-v1-json, actioncable-unsupported" }
+  end
+
+  it "answers anything but a WebSocket upgrade as Action Cable does, with headers middleware may edit" do
+    status, headers, body = server.call("REQUEST_METHOD" => "GET", "PATH_INFO" => "/cable")
+    expect([status, body]).to eq([404, ["Page not found"]])
+    expect(headers).not_to be_frozen
+    expect { headers["x-request-id"] = "1" }.not_to raise_error
+  end
+
+  it "names the fix when the web server offers no full hijack" do
+    expect { server.call(upgrade) }.to raise_error(AnyCable::RS::Error, /needs a web server with Rack full hijack/)
+  end
+
+  it "hands a hijacked TCP socket and the request facts to the node, which answers 101" do
+    listener = TCPServer.new("127.0.0.1", 0)
+    client = TCPSocket.new("127.0.0.1", listener.addr[1])
+    socket = listener.accept
+    env = upgrade.merge("rack.hijack?" => true, "rack.hijack" => -> { socket })
+    expect(server.call(env)).to eq([-1, {}, []])
+    expect(socket).to be_closed # the node keeps its own duplicate of the descriptor
+
+    response = client.readpartial(4096)
+    expect(response).to start_with("HTTP/1.1 101 Switching Protocols\r\n")
+    expect(response).to include("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",
+                                "Sec-WebSocket-Protocol: actioncable-v1-json")
+    job = bridge.take(1, 5).first
+    expect(job.kind).to eq("connect")
+    expect(job.payload["env"]).to include("url" => "https://example.com/cable?t=1",
+                                          "headers" => { "REMOTE_ADDR" => "10.0.0.1", "cookie" => "a=b" })
+    job.reply("status" => 2, "transmissions" => [])
+  ensure
+    [client, listener].each { |io| io&.close }
+  end
+
+  it "refuses a Unix socket with a clear HTTP error instead of failing later" do
+    ours, theirs = UNIXSocket.pair
+    env = upgrade.merge("rack.hijack?" => true, "rack.hijack" => -> { ours })
+    expect(server.call(env)).to eq([-1, {}, []])
+    expect(theirs.read).to start_with("HTTP/1.1 500").and include("bind Puma to tcp://")
+  ensure
+    theirs&.close
+  end
+end
