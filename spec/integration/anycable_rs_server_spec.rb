@@ -97,6 +97,8 @@ RSpec.describe "anycable-rs server", integration: true, anycable_rs_only: true d
     end
     expect(by_pid.size).to eq(2), "all connections landed in one worker: #{by_pid.keys}"
     expect(by_pid.keys).not_to include(puma.pid)
+    # Each worker says once that its broadcasts stay within it (until Redis broadcasting).
+    expect(puma.log.scan("this process was forked").size).to eq(2)
 
     expect(puma.terminate(timeout: 30)).to be(true), "Puma did not exit after SIGTERM:\n#{puma.log}"
     by_pid.each_value do |clients|
