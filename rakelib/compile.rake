@@ -1,7 +1,9 @@
 # frozen_string_literal: true
 
-# Builds the Rust extension with cargo and places it where lib/anycable/rs/native.rb looks
-# for a source build. ANYCABLE_RS_PROFILE=dev selects the debug profile (faster to build).
+# Builds the Rust extension with cargo and places it in lib/anycable/rs/<ruby major.minor>/,
+# the per-Ruby folder lib/anycable/rs/native.rb tries first: a checkout used by two Rubies
+# (the Debian 13 CI entry) keeps one build each. ANYCABLE_RS_PROFILE=dev selects the debug
+# profile (faster to build).
 require "fileutils"
 require "rbconfig"
 
@@ -15,12 +17,13 @@ def anycable_rs_target_dir
   ENV.fetch("CARGO_TARGET_DIR", File.join(ROOT, "target"))
 end
 
-desc "Compile the Rust extension into lib/anycable/rs/anycable_rs.so (ANYCABLE_RS_PROFILE=dev for a debug build)"
+desc "Compile the Rust extension into lib/anycable/rs/<ruby>/anycable_rs.so (ANYCABLE_RS_PROFILE=dev: debug build)"
 task :compile do
   profile = anycable_rs_profile
   sh "cargo", "build", "--profile", profile, "--package", "anycable_rs", chdir: ROOT
   built = File.join(anycable_rs_target_dir, profile == "dev" ? "debug" : profile, "libanycable_rs.#{RbConfig::CONFIG["SOEXT"]}")
-  dest = File.join(ROOT, "lib/anycable/rs/anycable_rs.#{RbConfig::CONFIG["DLEXT"]}")
+  dest = File.join(ROOT, "lib/anycable/rs", RUBY_VERSION[/\A\d+\.\d+/], "anycable_rs.#{RbConfig::CONFIG["DLEXT"]}")
+  FileUtils.mkdir_p(File.dirname(dest))
   # Replace rather than overwrite: a running process may have the old file mapped.
   FileUtils.rm_f(dest)
   FileUtils.cp(built, dest)

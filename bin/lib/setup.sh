@@ -1,9 +1,11 @@
-# Shared by bin/demo and bin/test: installs what is missing (Debian/Ubuntu, idempotent) and
+# shellcheck shell=bash disable=SC2034 # ROOT and BASE_PACKAGES are for the scripts that source this
+# Shared by bin/demo, bin/test and bin/trixie: installs what is missing (Debian/Ubuntu, idempotent) and
 # prepares the Ruby bundles. Source it, then call `need_packages <pkg>...` and `bundle_local DIR`.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 export DEBIAN_FRONTEND=noninteractive
+export BUNDLE_SILENCE_ROOT_WARNING=1 # CI runs as root on purpose
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -47,7 +49,12 @@ need_cargo() {
 # The packages every use needs: Ruby with Rails and Puma from Debian, and what rb-sys builds with.
 BASE_PACKAGES=(ruby-full ruby-dev ruby-bundler rake ruby-rails puma gcc libc6-dev make pkg-config libclang-dev)
 
-# `bundle install --local`: resolves against the Debian-packaged gems, never the network.
+# `bundle install --local`: resolves against the Debian-packaged gems, never the network. A
+# lock written by another Debian release (the Debian 13 CI entry shares this checkout) is
+# resolved afresh.
 bundle_local() {
-  (cd "$1" && { bundle check >/dev/null 2>&1 || bundle install --local --quiet; })
+  (cd "$1" && {
+    bundle check >/dev/null 2>&1 || bundle install --local --quiet 2>/dev/null ||
+      { rm -f Gemfile.lock && bundle install --local --quiet; }
+  })
 }

@@ -1,8 +1,9 @@
 # frozen_string_literal: true
 
 RSpec.describe "AnyCable::RS::Native (the compiled extension)" do
-  it "is loaded from the source build and reports the engine version" do
-    expect($LOADED_FEATURES.grep(%r{anycable/rs/anycable_rs\.so\z})).not_to be_empty
+  it "is loaded from this Ruby's build and reports the engine version" do
+    expect($LOADED_FEATURES.grep(%r{anycable/rs/#{Regexp.escape(RUBY_VERSION[/\A\d+\.\d+/])}/anycable_rs\.so\z}))
+      .not_to be_empty
     expect(AnyCable::RS::Native::ENGINE_VERSION).to eq(AnyCable::RS::VERSION)
   end
 

@@ -4,9 +4,9 @@ module AnyCable
   module RS
     # Loads the compiled Rust extension (anycable_rs.so), which defines AnyCable::RS::Native.
     #
-    # A precompiled gem carries one build per Ruby minor version under
-    # lib/anycable/rs/<major.minor>/; a source install (or `rake compile` in a checkout) puts
-    # the build at lib/anycable/rs/anycable_rs.so. The first one found wins.
+    # A precompiled gem (and `rake compile` in a checkout) carries one build per Ruby minor
+    # version under lib/anycable/rs/<major.minor>/; a source install of the gem puts its build
+    # at lib/anycable/rs/anycable_rs.so. The first one found wins.
     module NativeLoader
       PRECOMPILED = "anycable/rs/#{RUBY_VERSION[/\A\d+\.\d+/]}/anycable_rs".freeze
       SOURCE_BUILT = "anycable/rs/anycable_rs"

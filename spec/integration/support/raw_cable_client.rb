@@ -65,7 +65,8 @@ module IntegrationSupport
       write_frame(:binary, bytes.b)
     end
 
-    # Reads frames until one is a text frame whose JSON satisfies the block; answers pings.
+    # Reads frames until one is a text frame whose JSON satisfies the block; answers WebSocket
+    # pings and skips Action Cable's `{"type":"ping"}` messages (they may come at any time).
     # Returns the parsed message, or raises with everything read so far on timeout or close.
     def wait_for(timeout: 5)
       deadline = now + timeout
@@ -77,6 +78,7 @@ module IntegrationSupport
         next unless frame.type == :text
 
         message = frame.json
+        next if message.is_a?(Hash) && message["type"] == "ping"
         return message if yield(message)
       end
     end
