@@ -19,7 +19,8 @@ RSpec.describe "gem build and gem install --local" do
 
       home = File.join(tmp, "gems")
       # Reuse the checkout's cargo target dir so dependencies are not compiled twice.
-      env = { "GEM_HOME" => home, "GEM_PATH" => home, "CARGO_TARGET_DIR" => ENV.fetch("CARGO_TARGET_DIR", File.join(ROOT, "target")),
+      target = ENV.fetch("CARGO_TARGET_DIR", File.join(ROOT, "target"))
+      env = { "GEM_HOME" => home, "GEM_PATH" => home, "CARGO_TARGET_DIR" => target,
               "RUBYOPT" => nil, "RUBYLIB" => nil, "BUNDLE_GEMFILE" => nil, "BUNDLER_SETUP" => nil }
       out = run!(env, "gem", "install", "--local", "--no-document", gem_file, chdir: tmp)
       expect(out).to include("Building native extensions", "Successfully installed anycable-rs-#{AnyCable::RS::VERSION}")
