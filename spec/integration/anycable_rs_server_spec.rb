@@ -25,13 +25,6 @@ RSpec.describe "anycable-rs server", integration: true, anycable_rs_only: true d
     ).tap { |client| client.wait_for { |m| m["type"] == "welcome" } }
   end
 
-  def subscribe(client, params)
-    identifier = JSON.generate(params)
-    client.send_json(command: "subscribe", identifier: identifier)
-    client.wait_for { |m| m["identifier"] == identifier && m["type"] == "confirm_subscription" }
-    identifier
-  end
-
   def stats(puma)
     JSON.parse(Net::HTTP.get(URI("http://127.0.0.1:#{puma.port}/stats")))
   end
@@ -58,7 +51,7 @@ RSpec.describe "anycable-rs server", integration: true, anycable_rs_only: true d
   it "tells every client server_restart, closes with 1001 and runs the disconnect callbacks on SIGTERM" do
     puma = start_server
     clients = Array.new(3) { connect(puma) }
-    clients.each_with_index { |client, i| subscribe(client, channel: "ActionsChannel", tag: "t#{i}") }
+    clients.each_with_index { |client, i| raw_subscribe(client, channel: "ActionsChannel", tag: "t#{i}") }
 
     expect(puma.terminate(timeout: 20)).to be(true), "Puma did not exit after SIGTERM:\n#{puma.log}"
     clients.each do |client|
@@ -117,7 +110,7 @@ RSpec.describe "anycable-rs server", integration: true, anycable_rs_only: true d
   it "closes protocol violations with a reason while other clients keep going" do
     puma = start_server
     bystander = connect(puma)
-    subscribe(bystander, channel: "StreamsChannel", feeds: ["calm"])
+    raw_subscribe(bystander, channel: "StreamsChannel", feeds: ["calm"])
 
     oversize = connect(puma)
     oversize.send_text("x" * 70_000)
@@ -134,9 +127,9 @@ RSpec.describe "anycable-rs server", integration: true, anycable_rs_only: true d
   it "drops a client that never reads (too_slow) with bounded memory, and nobody else" do
     puma = start_server
     reader = connect(puma)
-    subscribe(reader, channel: "StreamsChannel", feeds: ["calm"])
+    raw_subscribe(reader, channel: "StreamsChannel", feeds: ["calm"])
     sleeper = connect(puma)
-    subscribe(sleeper, channel: "StreamsChannel", feeds: ["flood"])
+    raw_subscribe(sleeper, channel: "StreamsChannel", feeds: ["flood"])
     expect(stats(puma)["clients"]).to eq(2)
 
     big = "y" * 60_000
