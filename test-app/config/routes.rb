@@ -1,8 +1,13 @@
 # frozen_string_literal: true
 
 Rails.application.routes.draw do
-  # WebSockets are served by anycable-rs' Rust hub inside this Puma process.
-  mount AnyCable::RS.server => "/cable"
+  # WebSockets are served by anycable-rs' Rust hub inside this Puma process. (CABLE_SERVER=
+  # action_cable serves them with stock Action Cable instead: bench/ compares the two.)
+  if ENV["CABLE_SERVER"] == "action_cable"
+    mount ActionCable.server => "/cable"
+  else
+    mount AnyCable::RS.server => "/cable"
+  end
 
   root "rooms#index"
   post "/join", to: "rooms#join", as: :join
