@@ -61,7 +61,7 @@ fn echo_protocol(_: &Request, mut response: Response) -> Result<Response, ErrorR
 }
 
 async fn websocket(stream: TcpStream, clients: Clients) {
-    let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);
+    let config = WebSocketConfig::default().read_buffer_size(1024).write_buffer_size(0);
     let Ok(ws) = tokio_tungstenite::accept_hdr_async_with_config(stream, echo_protocol, Some(config)).await
     else {
         return;

@@ -28,8 +28,10 @@ use crate::rpc::{
 use crate::session::{Close, Control, SessionHandle};
 use crate::writer;
 
-/// Bytes read from the socket at a time; small, so idle connections stay small.
-const READ_BUFFER: usize = 4096;
+/// Bytes read from the socket at a time. Client frames are small commands, and this buffer is
+/// reserved for every idle connection: 1 KiB instead of 4 KiB took ΔRSS per idle subscribed
+/// connection at 10k clients from 11.3 to 8.3 KiB (bench/compare).
+const READ_BUFFER: usize = 1024;
 
 /// Longest wait for a connect or command reply; past it the client is told to come back.
 const RPC_DEADLINE: Duration = Duration::from_secs(30);
