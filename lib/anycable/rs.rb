@@ -21,6 +21,10 @@ module AnyCable
     # Calls that wait for a worker thread; past this, calls fail fast (client reconnects).
     BRIDGE_QUEUE = 1024
 
+    # tokio worker threads: 0 = one per CPU this process may use (taskset and cgroup quotas
+    # count), so a one-core dyno does not pay for threads that only take turns.
+    RUNTIME_THREADS = 0
+
     # Guards the lazy start of the node. Ruby releases a Mutex whose owner did not survive fork.
     LOCK = Mutex.new
 
@@ -111,7 +115,7 @@ module AnyCable
       def start_node
         engine = Native::EngineConfig.new(config.to_h)
         bridge = Native::Bridge.new(BRIDGE_QUEUE)
-        node = Native::Node.new(engine, bridge, 2)
+        node = Native::Node.new(engine, bridge, RUNTIME_THREADS)
         @workers = Workers.new(bridge, handler, size: config.rpc_pool_size, logger: logger).start
         @shut_down = false
         at_exit { shutdown if @node.equal?(node) }

@@ -44,9 +44,14 @@ impl Drop for NodeObj {
 }
 
 impl NodeObj {
-    /// `Node.new(engine_config, bridge, threads)`: starts the runtime (`threads` tokio workers).
+    /// `Node.new(engine_config, bridge, threads)`: starts the runtime (`threads` tokio workers;
+    /// 0 = one per CPU this process may use, which honours `taskset` and cgroup CPU quotas).
     fn new(ruby: &Ruby, config: &EngineConfig, bridge: &BridgeObj, threads: usize) -> Result<Self, Error> {
         logging::init(config.0.effective_log_level());
+        let threads = match threads {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads.clamp(1, 64))
             .thread_name("anycable-rs")

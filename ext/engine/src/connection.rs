@@ -87,9 +87,9 @@ pub(crate) async fn serve(node: Arc<Node>, socket: std::net::TcpStream, request:
     let ws = WebSocketStream::from_raw_socket(stream, Role::Server, Some(ws_config(&node))).await;
     let (sink, source) = ws.split();
 
-    let (handle, queue, control) = SessionHandle::new(node.next_session_id());
+    let (handle, control) = SessionHandle::new(node.next_session_id());
     let writer_control = Arc::clone(&control);
-    node.tasks.spawn(async move { writer::run(sink, queue, &writer_control).await });
+    node.tasks.spawn(async move { writer::run(sink, &writer_control).await });
 
     let env = Env { url: request.url, headers: request.headers, ..Env::default() };
     let mut connection = Connection {

@@ -10,10 +10,9 @@ use std::time::Duration;
 use futures_util::stream::SplitSink;
 use futures_util::SinkExt;
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use crate::protocol::{server, DisconnectReason};
@@ -26,19 +25,21 @@ pub(crate) type Sink = SplitSink<WebSocketStream<TcpStream>, Message>;
 const FAREWELL: Duration = Duration::from_secs(2);
 
 /// Runs until a close is requested or the socket fails, then says goodbye.
-pub(crate) async fn run(mut sink: Sink, mut queue: mpsc::Receiver<Utf8Bytes>, control: &Control) {
+pub(crate) async fn run(mut sink: Sink, control: &Control) {
+    write(&mut sink, control).await;
+    control.finish_writing();
+}
+
+async fn write(sink: &mut Sink, control: &Control) {
     let close = loop {
         let first = tokio::select! {
             biased;
             close = control.writer_closed() => break close,
-            frame = queue.recv() => match frame {
-                Some(frame) => frame,
-                None => break Close::Quiet,
-            },
+            frame = control.next() => frame,
         };
         let batch = async {
             sink.feed(Message::Text(first)).await?;
-            while let Ok(frame) = queue.try_recv() {
+            while let Some(frame) = control.try_next() {
                 sink.feed(Message::Text(frame)).await?;
             }
             sink.flush().await
@@ -61,7 +62,7 @@ pub(crate) async fn run(mut sink: Sink, mut queue: mpsc::Receiver<Utf8Bytes>, co
         }
     };
     // Bounded: a client that does not read must not keep the task (or a shutdown) waiting.
-    let _ = tokio::time::timeout(FAREWELL, farewell(&mut sink, &mut queue, close)).await;
+    let _ = tokio::time::timeout(FAREWELL, farewell(sink, control, close)).await;
 }
 
 /// Whether a close gives up on frames still to be written.
@@ -72,14 +73,14 @@ fn abandons_writes(close: Close) -> bool {
     )
 }
 
-async fn farewell(sink: &mut Sink, queue: &mut mpsc::Receiver<Utf8Bytes>, close: Close) {
+async fn farewell(sink: &mut Sink, control: &Control, close: Close) {
     if close == Close::ClosedByClient {
         // Sends the close reply the library queued when it read the client's close frame.
         let _ = sink.close().await;
         return;
     }
     if !abandons_writes(close) {
-        while let Ok(frame) = queue.try_recv() {
+        while let Some(frame) = control.try_next() {
             if sink.feed(Message::Text(frame)).await.is_err() {
                 break;
             }
