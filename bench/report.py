@@ -11,7 +11,9 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-NAMES = {"action_cable": "Action Cable (Redis adapter)", "anycable_rs": "anycable-rs", "ceiling": "raw Rust ceiling"}
+NAMES = {"action_cable": "Action Cable (Redis adapter)", "anycable_rs": "anycable-rs", "ceiling": "raw Rust ceiling",
+         "bridge": "anycable-rs, no-op Ruby handler"}
+PLOTTED = ["action_cable", "anycable_rs", "ceiling"]
 
 
 def load(path):
@@ -38,6 +40,7 @@ def summarize(rows):
         "connect_s": median(ok, lambda r: r["connect_seconds"]),
         "rss_kib": median(ok, lambda r: r["rss_per_client_kib"]),
         "rss_total_mib": median(ok, lambda r: r["rss_after_kib"] / 1024 if r["rss_after_kib"] else None),
+        "pss_kib": median(ok, lambda r: r.get("pss_per_client_kib")),
         "p50": median(ok, lambda r: r["latency_ms"] and r["latency_ms"]["p50"]),
         "p95": median(ok, lambda r: r["latency_ms"] and r["latency_ms"]["p95"]),
         "p99": median(ok, lambda r: r["latency_ms"] and r["latency_ms"]["p99"]),
@@ -47,6 +50,7 @@ def summarize(rows):
         "cpu_per_m": median(ok, lambda r: r["server_cpu_seconds_broadcast"] / deliveries(r) * 1e6
                             if deliveries(r) else None),
         "rt": median(ok, lambda r: r["perform_round_trips_per_second"]),
+        "seq_us": median(ok, lambda r: r.get("perform_sequential_us")),
     }
 
 
@@ -56,21 +60,22 @@ def fmt(value, digits=1):
 
 def table(summary):
     lines = [
-        "| server | N | runs ok | connect s | ΔRSS KiB/conn | RSS MiB | p50 ms | p95 ms | p99 ms | max ms | last recipient ms | delivery | CPU s / 1M deliveries | perform rt/s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| server | N | runs ok | connect s | ΔRSS KiB/conn | ΔPSS KiB/conn | RSS MiB | p50 ms | p95 ms | p99 ms | max ms | last recipient ms | delivery | CPU s / 1M deliveries | perform rt/s (8 clients) | perform µs (1 client) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for (server, n), s in sorted(summary.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         lines.append(
             f"| {NAMES.get(server, server)} | {n} | {s['runs'] - s['failed']}/{s['runs']} | {fmt(s['connect_s'], 2)} | "
-            f"{fmt(s['rss_kib'])} | {fmt(s['rss_total_mib'], 0)} | {fmt(s['p50'])} | {fmt(s['p95'])} | {fmt(s['p99'])} | "
-            f"{fmt(s['max'])} | {fmt(s['last'])} | {fmt(s['delivery'], 3)} | {fmt(s['cpu_per_m'], 0)} | {fmt(s['rt'], 0)} |"
+            f"{fmt(s['rss_kib'])} | {fmt(s['pss_kib'])} | {fmt(s['rss_total_mib'], 0)} | {fmt(s['p50'])} | {fmt(s['p95'])} | "
+            f"{fmt(s['p99'])} | {fmt(s['max'])} | {fmt(s['last'])} | {fmt(s['delivery'], 3)} | {fmt(s['cpu_per_m'], 0)} | "
+            f"{fmt(s['rt'], 0)} | {fmt(s['seq_us'], 0)} |"
         )
     failures = [f"- {NAMES.get(k[0], k[0])} at {k[1]}: {'; '.join(s['errors'])}" for k, s in sorted(summary.items()) if s["errors"]]
     return "\n".join(lines + ([""] + ["Failures:"] + failures if failures else []))
 
 
 def goals(summary):
-    sizes = sorted({n for _, n in summary})
+    sizes = sorted({n for server, n in summary if server == "anycable_rs"})
     get = lambda server, n, key: summary.get((server, n), {}).get(key)
     largest = sizes[-1]
     # "Complete": every run ok and every message delivered (Action Cable drops messages past a load).
@@ -93,9 +98,24 @@ def goals(summary):
     cpu_ac, cpu_ours = get("action_cable", both[-1] if both else largest, "cpu_per_m"), get("anycable_rs", both[-1] if both else largest, "cpu_per_m")
     cpu = cpu_ac / cpu_ours if cpu_ac and cpu_ours else None
     row("server CPU per 1M deliveries, lower than Action Cable", "≥ 20 ×", fmt(cpu) + " ×" if cpu else "—", cpu >= 20 if cpu else None)
+    heroku = 9000 if 9000 in sizes else None
+    if heroku:
+        mib, p99 = get("anycable_rs", heroku, "rss_total_mib"), get("anycable_rs", heroku, "p99")
+        met = mib is not None and p99 is not None and mib < 512 and p99 <= 100 and complete("anycable_rs", heroku)
+        row(f"N={heroku} + the test-app in one process: RSS, broadcast p99", "< 512 MiB, ≤ 100 ms",
+            f"{fmt(mib, 0)} MiB, {fmt(p99)} ms (ceiling {fmt(get('ceiling', heroku, 'p99'))} ms)", met)
     rt_ac, rt_ours = get("action_cable", sizes[0], "rt"), get("anycable_rs", sizes[0], "rt")
     rt = rt_ours / rt_ac if rt_ac and rt_ours else None
-    row("perform round trips per second vs Action Cable", "≥ 2 ×", fmt(rt, 2) + " ×" if rt else "—", rt >= 2 if rt else None)
+    row(f"perform round trips per second vs Action Cable, 8 clients at once, N={sizes[0]}", "≥ 2 ×",
+        fmt(rt, 2) + " ×" if rt else "—", rt >= 2 if rt else None)
+    seq_ac, seq_ours = get("action_cable", sizes[0], "seq_us"), get("anycable_rs", sizes[0], "seq_us")
+    if seq_ac and seq_ours:
+        lines.append(f"| (the same, one client: round-trip latency) | — | {fmt(seq_ours, 0)} µs vs {fmt(seq_ac, 0)} µs = "
+                     f"{fmt(seq_ac / seq_ours, 2)} × | — |")
+    bridge, ceiling = get("bridge", sizes[0], "seq_us"), get("ceiling", sizes[0], "seq_us")
+    overhead = bridge - ceiling if bridge and ceiling else None
+    row(f"bridge overhead per call (no-op handler round trip − ceiling round trip, one client, N={sizes[0]})",
+        "≤ 20 µs", fmt(overhead) + " µs" if overhead is not None else "—", overhead <= 20 if overhead is not None else None)
     return "\n".join(lines)
 
 
@@ -111,7 +131,7 @@ def plot(summary, out):
     for key, label, name, log in [("p99", "broadcast p99 latency (ms)", "latency.png", True),
                                   ("rss_kib", "ΔRSS per connection (KiB)", "memory.png", False)]:
         fig, ax = plt.subplots(figsize=(6, 4))
-        for server in NAMES:
+        for server in PLOTTED:
             points = sorted((n, s[key]) for (srv, n), s in summary.items() if srv == server and s[key] is not None)
             if points:
                 ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=NAMES[server])

@@ -4,7 +4,11 @@
 //! Phases: join the chat over HTTP to get the app's cookie; connect and subscribe N clients
 //! to `BenchChannel`; read the server's RSS before and after; have one client `perform`
 //! broadcasts carrying a timestamp of this process's monotonic clock and record when each
-//! recipient gets it; finally time sequential `echo` performs (RPC round trips).
+//! recipient gets it; finally time `echo` performs (RPC round trips): one client alone (the
+//! round-trip latency), then `--performers` clients at once (throughput).
+//!
+//! With `--pid`, memory and CPU are those of the server process and its descendants (Puma
+//! cluster workers), RSS and PSS (which splits pages shared after fork fairly).
 //!
 //! ```text
 //! cable-bench --url http://127.0.0.1:3000 --clients 1000 --pid <server pid> \
@@ -34,7 +38,7 @@ async fn main() {
     let first =
         Client::subscribe(&args.url, &cookie).await.unwrap_or_else(|e| fail(&format!("first client: {e}")));
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let rss_before = args.pid.map(stats::rss_kib);
+    let before = args.pid.map(stats::memory_kib);
 
     // Connect + subscribe, at most `connect_concurrency` handshakes in flight.
     let started = Instant::now();
@@ -60,11 +64,11 @@ async fn main() {
         fail(&format!("no client connected: {:?}", failures.first()));
     }
     tokio::time::sleep(Duration::from_secs(2)).await; // let RSS settle
-    let rss_after = args.pid.map(stats::rss_kib);
+    let after = args.pid.map(stats::memory_kib);
 
     let (latencies, deliveries, last_recipient, cpu) = broadcast_phase(&args, &mut clients, epoch).await;
     let clients_count = clients.len();
-    let round_trips = perform_phase(&args, clients).await;
+    let (sequential, round_trips) = perform_phase(&args, clients).await;
 
     let expected = (clients_count.saturating_sub(1) * args.broadcasts) as f64;
     let report = json!({
@@ -72,9 +76,12 @@ async fn main() {
         "connect_failures": failures.len(),
         "first_failure": failures.first(),
         "connect_seconds": connect_seconds,
-        "rss_before_kib": rss_before,
-        "rss_after_kib": rss_after,
-        "rss_per_client_kib": rss_before.zip(rss_after).map(|(b, a)| (a as f64 - b as f64) / (clients_count - 1).max(1) as f64),
+        "rss_before_kib": before.map(|m| m.rss),
+        "rss_after_kib": after.map(|m| m.rss),
+        "rss_per_client_kib": before.zip(after).map(|(b, a)| (a.rss as f64 - b.rss as f64) / (clients_count - 1).max(1) as f64),
+        "pss_after_kib": after.map(|m| m.pss),
+        "pss_per_client_kib": before.zip(after).map(|(b, a)| (a.pss as f64 - b.pss as f64) / (clients_count - 1).max(1) as f64),
+        "server_processes": after.map(|m| m.processes),
         "broadcasts": args.broadcasts,
         "payload_bytes": args.payload,
         "delivery_ratio": if expected > 0.0 { deliveries as f64 / expected } else { 0.0 },
@@ -82,6 +89,8 @@ async fn main() {
         "last_recipient_ms": stats::percentiles(&last_recipient),
         "server_cpu_seconds_broadcast": cpu,
         "perform_round_trips_per_second": round_trips,
+        "perform_performers": args.performers,
+        "perform_sequential_us": sequential.map(|per_second| 1e6 / per_second),
     });
     println!("{report}");
 }
@@ -139,27 +148,42 @@ async fn broadcast_phase(
     (latencies, deliveries, per_broadcast, cpu)
 }
 
-/// `args.performers` clients each perform `echo` one after the other for
-/// `args.perform_seconds`; returns completed round trips per second.
-async fn perform_phase(args: &args::Args, mut clients: Vec<Client>) -> Option<f64> {
+/// First one client performs `echo` after `echo` for `args.perform_seconds` (round-trip
+/// latency), then `args.performers` clients each do so at once for as long (throughput).
+/// Returns (sequential round trips per second, concurrent round trips per second).
+async fn perform_phase(args: &args::Args, mut clients: Vec<Client>) -> (Option<f64>, Option<f64>) {
     if args.performers == 0 || args.perform_seconds == 0.0 {
-        return None;
+        return (None, None);
     }
     // The other clients stay connected meanwhile: dropping them now would make the server
     // run thousands of disconnect callbacks during the measurement.
     let idle = clients.split_off(args.performers.min(clients.len()));
-    let deadline = Instant::now() + Duration::from_secs_f64(args.perform_seconds);
+    let (sequential, clients) = performing(clients, 1, args.perform_seconds).await;
+    let (concurrent, _clients) = performing(clients, args.performers, args.perform_seconds).await;
+    drop(idle);
+    (Some(sequential), Some(concurrent))
+}
+
+/// `performers` of `clients` perform `echo` one after the other for `seconds`; returns the
+/// completed round trips per second and the clients.
+async fn performing(clients: Vec<Client>, performers: usize, seconds: f64) -> (f64, Vec<Client>) {
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
     let started = Instant::now();
     let tasks: Vec<_> = clients
         .into_iter()
-        .take(args.performers)
-        .map(|mut client| tokio::spawn(async move { client.echo_until(deadline).await }))
+        .enumerate()
+        .map(|(i, mut client)| {
+            tokio::spawn(async move {
+                let done = if i < performers { client.echo_until(deadline).await } else { 0 };
+                (done, client)
+            })
+        })
         .collect();
-    let mut total = 0;
+    let (mut total, mut back) = (0, Vec::new());
     for task in tasks {
-        total += task.await.expect("perform task");
+        let (done, client) = task.await.expect("perform task");
+        total += done;
+        back.push(client);
     }
-    let per_second = total as f64 / started.elapsed().as_secs_f64();
-    drop(idle);
-    Some(per_second)
+    (total as f64 / started.elapsed().as_secs_f64(), back)
 }
