@@ -19,8 +19,9 @@
 //! 5. Every `extern "C"` function catches panics; magnus' method wrappers do the same for
 //!    methods, so no panic unwinds into Ruby or C.
 //! 6. Ruby values are never kept by Rust beyond a call, so nothing needs GC marking.
-//! 7. Calls from Ruby that may wait either enqueue and return (`broadcast`, `accept`) or wait
-//!    without the GVL in short slices (`take`, `shutdown`).
+//! 7. Calls from Ruby that may wait either enqueue and return (`broadcast`, `publish_raw`,
+//!    `accept`), do only non-blocking pushes (`disconnect_remote`), or wait without the GVL in
+//!    short slices (`take`, `shutdown`).
 
 mod bridge;
 mod engine_config;

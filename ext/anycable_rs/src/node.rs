@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use anycable_engine::node::{Node, UpgradeRequest};
 use anycable_engine::rpc::bridge::{Bridge, JobQueue};
-use magnus::{function, method, prelude::*, Error, RHash, RModule, Ruby};
+use magnus::scan_args::scan_args;
+use magnus::{function, method, prelude::*, Error, RHash, RModule, RString, Ruby, Value};
 use tokio::runtime::Runtime;
 
 use crate::bridge::BridgeObj;
@@ -109,12 +110,43 @@ impl NodeObj {
         Ok(())
     }
 
-    /// `#broadcast(stream, data)`: queues a broadcast to this process's subscribers; never
-    /// waits. Broadcasts are delivered in the order of the calls.
-    fn broadcast(ruby: &Ruby, rb_self: &Self, stream: String, data: String) -> Result<(), Error> {
+    /// `#broadcast(stream, data, exclude_sid = nil)`: queues a broadcast to this process's
+    /// subscribers; never waits. Broadcasts are delivered in the order of the calls.
+    /// `exclude_sid` is the `sid` of a session that must not receive it (the publisher's own
+    /// socket); a sid of another process matches nobody here.
+    fn broadcast(ruby: &Ruby, rb_self: &Self, args: &[Value]) -> Result<(), Error> {
         rb_self.check_pid(ruby)?;
-        rb_self.node.publish(stream, data);
+        let args = scan_args::<(String, String), (Option<Option<String>>,), (), (), (), ()>(args)?;
+        let (stream, data) = args.required;
+        let exclude = args.optional.0.flatten().filter(|sid| !sid.is_empty());
+        rb_self.node.publish(stream, data, exclude);
         Ok(())
+    }
+
+    /// `#publish_raw(body)`: applies an AnyCable publication body (one
+    /// `{"stream","data","meta"}` object, a JSON array of them, or a
+    /// `{"command":"disconnect",...}` command) to this process, queued in order with
+    /// `#broadcast`. Returns how many publications it queued; raises `ArgumentError` (with
+    /// the reason) for a body that is not a publication, and then queues nothing.
+    fn publish_raw(ruby: &Ruby, rb_self: &Self, body: RString) -> Result<usize, Error> {
+        rb_self.check_pid(ruby)?;
+        // SAFETY: the slice is copied before any other Ruby call can run (no GC, no
+        // mutation of `body` in between), and `body` is on the stack, so it stays alive.
+        let bytes = unsafe { body.as_slice() }.to_vec();
+        rb_self.node.publish_raw(&bytes).map_err(|e| Error::new(ruby.exception_arg_error(), e.to_string()))
+    }
+
+    /// `#disconnect_remote(identifiers_json, reconnect)`: closes every session of this
+    /// process whose connection identifiers JSON is exactly `identifiers_json`, with
+    /// `{"type":"disconnect","reason":"remote","reconnect":reconnect}`. Returns how many.
+    fn disconnect_remote(
+        ruby: &Ruby,
+        rb_self: &Self,
+        identifiers: String,
+        reconnect: bool,
+    ) -> Result<usize, Error> {
+        rb_self.check_pid(ruby)?;
+        Ok(rb_self.node.disconnect_remote(&identifiers, reconnect))
     }
 
     /// `#shutdown`: graceful shutdown (every client gets `server_restart`, every disconnect
@@ -150,7 +182,9 @@ impl NodeObj {
         Ok(in_time)
     }
 
-    /// `#stats`: `{"clients" => n, "streams" => n, "rpc_pending" => n}`.
+    /// `#stats`: `{"clients" => n, "streams" => n, "rpc_pending" => n, "redis" => bool?}`;
+    /// `"redis"` is whether the Redis subscriber is connected, `nil` when broadcasts do not
+    /// come through Redis.
     fn stats(ruby: &Ruby, rb_self: &Self) -> Result<RHash, Error> {
         rb_self.check_pid(ruby)?;
         let stats = rb_self.node.stats();
@@ -158,6 +192,7 @@ impl NodeObj {
         hash.aset("clients", stats.clients)?;
         hash.aset("streams", stats.streams)?;
         hash.aset("rpc_pending", rb_self.queue.len())?;
+        hash.aset("redis", stats.redis_connected)?;
         Ok(hash)
     }
 
@@ -171,7 +206,9 @@ pub(crate) fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     let class = native.define_class("Node", ruby.class_object())?;
     class.define_singleton_method("new", function!(NodeObj::new, 3))?;
     class.define_method("accept", method!(NodeObj::accept, 5))?;
-    class.define_method("broadcast", method!(NodeObj::broadcast, 2))?;
+    class.define_method("broadcast", method!(NodeObj::broadcast, -1))?;
+    class.define_method("publish_raw", method!(NodeObj::publish_raw, 1))?;
+    class.define_method("disconnect_remote", method!(NodeObj::disconnect_remote, 2))?;
     class.define_method("shutdown", method!(NodeObj::shutdown, 0))?;
     class.define_method("stats", method!(NodeObj::stats, 0))?;
     class.define_method("pid", method!(NodeObj::pid, 0))?;

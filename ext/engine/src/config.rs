@@ -5,6 +5,7 @@
 //! for a list) and answers a bad value with an error that names the key and what it accepts.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
@@ -24,6 +25,10 @@ pub const KEYS: &[&str] = &[
     "broadcast_adapter",
     "redis_url",
     "redis_channel",
+    "redis_tls_verify",
+    "redis_tls_ca_cert_path",
+    "action_cable_redis",
+    "channel_prefix",
     "log_level",
     "debug",
 ];
@@ -101,6 +106,18 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// Redis pub/sub channel of AnyCable-format broadcasts.
     pub redis_channel: String,
+    /// Verify the certificate of a `rediss://` server (off by default: Heroku Redis presents a
+    /// self-signed one).
+    pub redis_tls_verify: bool,
+    /// PEM file of a private CA that signed the Redis server's certificate; used when
+    /// `redis_tls_verify` is on (the system's roots are used otherwise).
+    pub redis_tls_ca_cert_path: Option<PathBuf>,
+    /// Also receive stock Action Cable's Redis format (`adapter: redis` in `cable.yml`):
+    /// subscribe to `<channel_prefix><stream>` while a stream has local subscribers, and to
+    /// `<channel_prefix>action_cable/<connection id>` for remote disconnects.
+    pub action_cable_redis: bool,
+    /// `channel_prefix` of `cable.yml`, put before every Action Cable Redis channel name.
+    pub channel_prefix: String,
     /// Log verbosity.
     pub log_level: LogLevel,
     /// Verbose diagnostics (implies `log_level: debug`).
@@ -123,6 +140,10 @@ impl Default for Config {
             broadcast_adapter: BroadcastAdapter::Local,
             redis_url: None,
             redis_channel: "__anycable__".into(),
+            redis_tls_verify: false,
+            redis_tls_ca_cert_path: None,
+            action_cable_redis: false,
+            channel_prefix: String::new(),
             log_level: LogLevel::Info,
             debug: false,
         }
@@ -148,6 +169,13 @@ pub enum ConfigError {
         /// What the key accepts, in words.
         expected: String,
     },
+    /// A setting that others make necessary is not set.
+    Missing {
+        /// The missing key.
+        key: &'static str,
+        /// Which setting needs it, in words.
+        needed_by: String,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -162,6 +190,7 @@ impl fmt::Display for ConfigError {
             Self::InvalidValue { key, value, expected } => {
                 write!(f, "invalid value {value} for `{key}`: expected {expected}")
             }
+            Self::Missing { key, needed_by } => write!(f, "`{key}` must be set: {needed_by}"),
         }
     }
 }
@@ -176,6 +205,30 @@ impl Config {
             config.set(key, value)?;
         }
         Ok(config)
+    }
+
+    /// Checks settings that depend on each other: a Redis broadcast source needs `redis_url`.
+    /// Not part of [`Self::from_map`], so settings can be given one at a time in any order;
+    /// the node checks when it starts (and logs the error, keeping in-process delivery).
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if self.redis_url.is_none() {
+            let needed_by = if self.broadcast_adapter == BroadcastAdapter::Redis {
+                Some("broadcast_adapter is redis (set redis_url or REDIS_URL)")
+            } else if self.action_cable_redis {
+                Some("action_cable_redis is on (set redis_url or REDIS_URL)")
+            } else {
+                None
+            };
+            if let Some(needed_by) = needed_by {
+                return Err(ConfigError::Missing { key: "redis_url", needed_by: needed_by.to_owned() });
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether broadcasts come in through Redis (either format).
+    pub fn uses_redis(&self) -> bool {
+        self.broadcast_adapter == BroadcastAdapter::Redis || self.action_cable_redis
     }
 
     /// Applies one setting. `null` resets optional settings and is rejected elsewhere.
@@ -251,6 +304,27 @@ impl Config {
                 self.redis_channel =
                     string(value).filter(|c| !c.is_empty()).ok_or_else(|| bad("a channel name"))?;
             }
+            "redis_tls_verify" => {
+                self.redis_tls_verify = boolean(value).ok_or_else(|| bad("true or false"))?
+            }
+            "redis_tls_ca_cert_path" => {
+                let expected = "the path of a readable PEM file";
+                let path = optional_string(value).map_err(|()| bad(expected))?.map(PathBuf::from);
+                if path.as_ref().is_some_and(|p| !p.is_file()) {
+                    return Err(bad(&format!("{expected} (no such file)")));
+                }
+                self.redis_tls_ca_cert_path = path;
+            }
+            "action_cable_redis" => {
+                self.action_cable_redis = boolean(value).ok_or_else(|| bad("true or false"))?
+            }
+            "channel_prefix" => {
+                self.channel_prefix = match value {
+                    Value::Null => String::new(),
+                    Value::String(s) => s.clone(), // kept as written: a prefix may end in a space
+                    _ => return Err(bad("a string")),
+                };
+            }
             "log_level" => {
                 let level = string(value).map(|s| s.to_ascii_lowercase());
                 let index = level.and_then(|l| LogLevel::NAMES.iter().position(|n| *n == l));
@@ -284,6 +358,11 @@ impl Config {
         map.insert("broadcast_adapter".into(), self.broadcast_adapter.name().into());
         map.insert("redis_url".into(), self.redis_url.clone().into());
         map.insert("redis_channel".into(), self.redis_channel.clone().into());
+        map.insert("redis_tls_verify".into(), self.redis_tls_verify.into());
+        let ca = self.redis_tls_ca_cert_path.as_ref().map(|p| p.to_string_lossy().into_owned());
+        map.insert("redis_tls_ca_cert_path".into(), ca.into());
+        map.insert("action_cable_redis".into(), self.action_cable_redis.into());
+        map.insert("channel_prefix".into(), self.channel_prefix.clone().into());
         map.insert("log_level".into(), self.effective_log_level().name().into());
         map.insert("debug".into(), self.debug.into());
         map
@@ -408,6 +487,9 @@ mod tests {
             "debug": "true",
             "broadcast_adapter": "redis",
             "redis_url": "rediss://:pw@example.com:6380",
+            "redis_tls_verify": "true",
+            "action_cable_redis": "1",
+            "channel_prefix": "app_production:",
         }))
         .unwrap();
         assert_eq!(c.ping_interval, Duration::from_secs(5));
@@ -416,6 +498,33 @@ mod tests {
         assert_eq!(c.effective_log_level(), LogLevel::Debug);
         assert_eq!(c.broadcast_adapter, BroadcastAdapter::Redis);
         assert_eq!(c.redis_url.as_deref(), Some("rediss://:pw@example.com:6380"));
+        assert!(c.redis_tls_verify && c.action_cable_redis && c.uses_redis());
+        assert_eq!(c.channel_prefix, "app_production:");
+    }
+
+    #[test]
+    fn redis_sources_need_a_url() {
+        let err = from(json!({"broadcast_adapter": "redis"})).unwrap().check().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`redis_url` must be set: broadcast_adapter is redis (set redis_url or REDIS_URL)"
+        );
+        let err = from(json!({"action_cable_redis": true, "redis_url": ""})).unwrap().check().unwrap_err();
+        assert!(err.to_string().contains("action_cable_redis is on"), "{err}");
+        let c = from(json!({"broadcast_adapter": "local", "redis_url": "redis://h"})).unwrap();
+        assert!(!c.uses_redis(), "a REDIS_URL alone starts nothing");
+        assert_eq!(c.check(), Ok(()));
+        assert!(!Config::default().redis_tls_verify);
+    }
+
+    #[test]
+    fn the_ca_path_must_be_a_file() {
+        let err = from(json!({"redis_tls_ca_cert_path": "/nonexistent/ca.pem"})).unwrap_err();
+        assert!(err.to_string().contains("no such file"), "{err}");
+        let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+        let c = from(json!({"redis_tls_ca_cert_path": manifest})).unwrap();
+        assert_eq!(c.redis_tls_ca_cert_path.as_deref(), Some(std::path::Path::new(manifest)));
+        assert_eq!(from(json!({"redis_tls_ca_cert_path": null})).unwrap().redis_tls_ca_cert_path, None);
     }
 
     #[test]

@@ -56,7 +56,8 @@ struct Connection {
     handle: SessionHandle,
     control: Arc<Control>,
     env: Env,
-    identifiers: String,
+    /// From `Connect`; shared with the node's live-session list, never copied.
+    identifiers: Arc<str>,
     subscriptions: HashMap<Arc<str>, Subscription>,
 }
 
@@ -97,7 +98,7 @@ pub(crate) async fn serve(node: Arc<Node>, socket: std::net::TcpStream, request:
         handle,
         control: Arc::clone(&control),
         env,
-        identifiers: String::new(),
+        identifiers: Arc::from(""),
         subscriptions: HashMap::new(),
     };
     let shutdown = connection.node.shutdown.clone();
@@ -109,9 +110,9 @@ pub(crate) async fn serve(node: Arc<Node>, socket: std::net::TcpStream, request:
         }
     };
     if welcomed {
-        connection.node.sessions.insert(connection.handle.clone());
+        connection.node.session_welcomed(&connection.handle, &connection.identifiers);
         connection.read(source).await;
-        connection.node.sessions.remove(connection.handle.id);
+        connection.node.session_left(connection.handle.id, &connection.identifiers);
         connection.finish();
     }
     // Lets the writer finish (a no-op when a close was already requested).
@@ -131,11 +132,11 @@ impl Connection {
 
     /// The `Connect` call; true when the client was welcomed.
     async fn connect(&mut self) -> bool {
-        let request = ConnectionRequest { env: self.env.clone() };
+        let request = ConnectionRequest { env: self.env.clone(), sid: self.node.sid(self.sid()) };
         let reply = tokio::time::timeout(RPC_DEADLINE, self.node.controller.connect(request)).await;
         match reply.unwrap_or(Err(RpcError::Unavailable("no reply within the deadline".into()))) {
             Ok(reply) if reply.status == Status::Success => {
-                self.identifiers = reply.identifiers;
+                self.identifiers = Arc::from(reply.identifiers);
                 merge(&mut self.env.cstate, reply.env.cstate);
                 self.transmit(reply.transmissions);
                 tracing::debug!(sid = self.sid(), identifiers = %self.identifiers, "connected");
@@ -222,7 +223,7 @@ impl Connection {
         let request = CommandMessage {
             command: command.command.as_str().to_owned(),
             identifier: command.identifier.clone(),
-            connection_identifiers: self.identifiers.clone(),
+            connection_identifiers: self.identifiers.to_string(),
             data: command.data.unwrap_or_default(),
             env: Env { istate, ..self.env.clone() },
         };
@@ -260,7 +261,7 @@ impl Connection {
             // An unsubscribed identifier keeps no streams, whatever the reply says.
             let added = if command == Command::Unsubscribe { Vec::new() } else { reply.streams };
             for stream in added {
-                let hub = self.node.hub.streams();
+                let hub = &self.node.hub;
                 if hub.subscribe(&stream, &subscription.identifier, self.sid(), self.handle.clone())
                     != crate::hub::Subscribed::AlreadySubscribed
                 {
@@ -281,7 +282,7 @@ impl Connection {
 
     fn unstream(&self, subscription: &Subscription, streams: Vec<String>) {
         for stream in streams {
-            let left = self.node.hub.streams().unsubscribe(&stream, &subscription.identifier, self.sid());
+            let left = self.node.hub.unsubscribe(&stream, &subscription.identifier, self.sid());
             if left == Unsubscribed::LastOnStream {
                 tracing::debug!(%stream, "no subscribers left");
             }
@@ -300,7 +301,7 @@ impl Connection {
             subscriptions.push(identifier.to_string());
         }
         let request = DisconnectRequest {
-            identifiers: std::mem::take(&mut self.identifiers),
+            identifiers: self.identifiers.to_string(),
             subscriptions,
             env: Env { istate, ..std::mem::take(&mut self.env) },
         };

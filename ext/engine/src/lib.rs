@@ -11,6 +11,8 @@
 //!   parsed, server messages encoded once into shared frames.
 //! - [`hub`]: who listens to which stream; a sharded registry that groups subscribers by
 //!   channel identifier so each broadcast is encoded once per (stream, identifier).
+//! - [`broadcast`]: broadcasts from other processes: AnyCable publications, stock Action
+//!   Cable's Redis format, and the Redis subscriber that brings both in.
 //! - [`rpc`]: AnyCable RPC messages and the [`rpc::Controller`] trait (in-process bridge,
 //!   gRPC, HTTP RPC) through which channel logic is reached.
 //! - [`node`]: accepts hijacked sockets, pings, broadcasts, shuts down; `connection` runs one
@@ -18,6 +20,7 @@
 //!   the bounded queue between them and everything else, [`sessions`] lists live ones.
 //! - `handshake`: the `101` answer for a socket whose HTTP request the web server read.
 
+pub mod broadcast;
 pub mod config;
 mod connection;
 pub mod handshake;

@@ -1,8 +1,17 @@
 //! The node: owns the hub, the live sessions and the controller, accepts hijacked sockets,
 //! pings every client, delivers broadcasts, and shuts down gracefully.
+//!
+//! Broadcasts reach it from Ruby ([`Node::publish`], queued and delivered in order by one
+//! task), as AnyCable publications ([`Node::publish_raw`], e.g. an HTTP body), and from Redis:
+//! when configured, [`Node::start`] starts a [`Subscriber`] for which the node is the
+//! [`Target`]. Delivery within the process never depends on Redis being up.
+//!
+//! Session ids (`sid`) are `<node prefix>-<SessionId>`: the prefix is random per node, so a
+//! `meta.exclude_socket` published by any process only ever matches a session of this node.
 
+use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::runtime::Handle;
@@ -12,11 +21,16 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::Config;
+use crate::broadcast::action_cable::{self, ChannelNames, ConnectionIndex, Route};
+use crate::broadcast::publication::{self, Broadcast, Publication, PublicationError};
+use crate::broadcast::redis::{Settings, Status, Subscriber};
+use crate::broadcast::Target;
+use crate::config::{BroadcastAdapter, Config};
 use crate::connection;
 use crate::hub::{Hub, SessionId};
-use crate::protocol::server;
+use crate::protocol::{server, DisconnectReason};
 use crate::rpc::{Controller, StringMap};
+use crate::session::{Close, SessionHandle};
 use crate::sessions::Sessions;
 
 /// What the web server learnt from the upgrade request before handing the socket over.
@@ -39,6 +53,8 @@ pub struct Stats {
     pub clients: usize,
     /// Streams with at least one subscriber here.
     pub streams: usize,
+    /// Whether the Redis subscriber is connected; `None` when broadcasts do not use Redis.
+    pub redis_connected: Option<bool>,
 }
 
 /// One per process: everything the WebSocket side of anycable-rs holds.
@@ -55,7 +71,15 @@ pub struct Node {
     /// The runtime the node was started on, so `accept` works from any thread.
     runtime: OnceLock<Handle>,
     /// Broadcasts published from any thread, delivered by one task in publishing order.
-    publications: OnceLock<mpsc::UnboundedSender<(String, String)>>,
+    publications: OnceLock<mpsc::UnboundedSender<Publication>>,
+    /// Random per node: the first part of every session id handed out here.
+    sid_prefix: String,
+    /// The Redis subscriber, when broadcasts come through Redis; set once, by `start`.
+    redis: OnceLock<Subscriber>,
+    /// Channel names of stock Action Cable's Redis format, when `action_cable_redis` is on.
+    action_cable: Option<ChannelNames>,
+    /// Action Cable internal channel → local sessions (only used with `action_cable_redis`).
+    connections: ConnectionIndex,
 }
 
 impl std::fmt::Debug for Node {
@@ -67,7 +91,9 @@ impl std::fmt::Debug for Node {
 impl Node {
     /// A node that reaches channel logic through `controller`.
     pub fn new(config: Config, controller: Arc<dyn Controller>) -> Arc<Self> {
+        let action_cable = config.action_cable_redis.then(|| ChannelNames::new(&config.channel_prefix));
         Arc::new(Self {
+            action_cable,
             config,
             hub: Hub::new(),
             sessions: Sessions::default(),
@@ -77,24 +103,57 @@ impl Node {
             tasks: TaskTracker::new(),
             runtime: OnceLock::new(),
             publications: OnceLock::new(),
+            sid_prefix: random_prefix(),
+            redis: OnceLock::new(),
+            connections: ConnectionIndex::default(),
         })
     }
 
-    /// Starts the node's background work (pings, the broadcast queue) on `runtime`.
+    /// Starts the node's background work (pings, the broadcast queue, the Redis subscriber
+    /// when broadcasts come through Redis) on `runtime`. Shutdown stops all of it.
     pub fn start(self: &Arc<Self>, runtime: Handle) {
         if self.runtime.set(runtime.clone()).is_err() {
             return;
         }
         let node = Arc::clone(self);
         runtime.spawn(async move { node.ping_forever().await });
-        let (publish, mut publications) = mpsc::unbounded_channel::<(String, String)>();
+        let (publish, mut publications) = mpsc::unbounded_channel::<Publication>();
         let _ = self.publications.set(publish);
         let node = Arc::clone(self);
         runtime.spawn(async move {
-            while let Some((stream, data)) = publications.recv().await {
-                node.broadcast(&stream, &data);
+            while let Some(publication) = publications.recv().await {
+                node.apply(&publication);
             }
         });
+        self.start_redis(&runtime);
+    }
+
+    fn start_redis(self: &Arc<Self>, runtime: &Handle) {
+        if !self.config.uses_redis() {
+            return;
+        }
+        let Some(settings) = Settings::from_config(&self.config) else {
+            let error = self.config.check().err().map(|e| e.to_string()).unwrap_or_default();
+            return tracing::error!(%error, "no Redis broadcasts: only in-process broadcasts will arrive");
+        };
+        if let Some(names) = self.action_cable.clone() {
+            // Weak: the hub belongs to the node, the watcher must not keep the node alive.
+            let node: Weak<Self> = Arc::downgrade(self);
+            self.hub.watch_streams(move |stream| {
+                if let Some(node) = node.upgrade() {
+                    node.refresh_redis(names.stream(stream));
+                }
+            });
+        }
+        let target: Arc<dyn Target> = Arc::clone(self) as Arc<dyn Target>;
+        let subscriber = Subscriber::start(settings, target, self.shutdown.clone(), runtime);
+        let _ = self.redis.set(subscriber);
+    }
+
+    fn refresh_redis(&self, channel: String) {
+        if let Some(redis) = self.redis.get() {
+            redis.refresh(channel);
+        }
     }
 
     /// Serves a hijacked socket whose upgrade request was already read. Returns at once.
@@ -110,18 +169,91 @@ impl Node {
     /// Delivers a broadcast to this process's subscribers of `stream` now, on this thread;
     /// returns how many sessions it reached. Never waits.
     pub fn broadcast(&self, stream: &str, data: &str) -> usize {
-        self.hub.broadcast(stream, data)
+        self.hub.broadcast(stream, data, None)
     }
 
     /// Queues a broadcast for delivery by the node's broadcast task and returns at once;
-    /// broadcasts are delivered in the order they were published. False before `start`.
-    pub fn publish(&self, stream: String, data: String) -> bool {
-        self.publications.get().is_some_and(|queue| queue.send((stream, data)).is_ok())
+    /// broadcasts are delivered in the order they were published. `exclude_sid` names a
+    /// session (its `sid`) that must not receive it; a sid of another node matches nobody
+    /// here. False before `start`.
+    pub fn publish(&self, stream: String, data: String, exclude_sid: Option<String>) -> bool {
+        self.enqueue(Publication::Broadcast(Broadcast { stream, data, exclude_socket: exclude_sid }))
+    }
+
+    /// Parses an AnyCable publication body (one publication, a batch, or a remote disconnect
+    /// command; see [`publication`]) and queues each for delivery, in order, with the
+    /// broadcasts of [`Self::publish`]. Returns how many were queued; nothing is queued when
+    /// the body is not valid.
+    pub fn publish_raw(&self, body: &[u8]) -> Result<usize, PublicationError> {
+        let publications = publication::parse(body)?;
+        let count = publications.len();
+        for publication in publications {
+            self.enqueue(publication);
+        }
+        Ok(count)
+    }
+
+    fn enqueue(&self, publication: Publication) -> bool {
+        self.publications.get().is_some_and(|queue| queue.send(publication).is_ok())
+    }
+
+    /// Applies a publication now, on this thread: delivers a broadcast (honouring
+    /// `exclude_socket`) or closes the sessions of a remote disconnect. Returns how many
+    /// sessions it reached. Never waits.
+    pub fn apply(&self, publication: &Publication) -> usize {
+        match publication {
+            Publication::Broadcast(broadcast) => {
+                let exclude = broadcast.exclude_socket.as_deref().and_then(|sid| self.session_id(sid));
+                self.hub.broadcast(&broadcast.stream, &broadcast.data, exclude)
+            }
+            Publication::Disconnect(disconnect) => {
+                self.disconnect_remote(&disconnect.identifiers, disconnect.reconnect)
+            }
+        }
+    }
+
+    /// Closes every session here whose connection identifiers JSON equals `identifiers` (byte
+    /// for byte, as anycable-go compares) with `{"type":"disconnect","reason":"remote",
+    /// "reconnect":<reconnect>}`. Returns how many it closed. Never waits.
+    pub fn disconnect_remote(&self, identifiers: &str, reconnect: bool) -> usize {
+        let close = Close::Disconnect(DisconnectReason::remote(reconnect));
+        let mut closed = 0;
+        self.sessions.for_each_with_identifiers(|session, ids| {
+            if ids == identifiers {
+                session.close(close);
+                closed += 1;
+            }
+        });
+        if closed > 0 {
+            tracing::info!(identifiers, closed, reconnect, "remote disconnect");
+        } else {
+            tracing::debug!(identifiers, "remote disconnect: no such session here");
+        }
+        closed
+    }
+
+    /// The session id (`sid`) of session `id` of this node, as clients and publishers see it.
+    pub fn sid(&self, id: SessionId) -> String {
+        format!("{}-{id}", self.sid_prefix)
+    }
+
+    /// The session of this node that `sid` names, if it is one of this node's.
+    pub fn session_id(&self, sid: &str) -> Option<SessionId> {
+        sid.strip_prefix(self.sid_prefix.as_str())?.strip_prefix('-')?.parse().ok()
     }
 
     /// Sessions and streams right now.
     pub fn stats(&self) -> Stats {
-        Stats { clients: self.sessions.len(), streams: self.hub.streams().streams_count() }
+        Stats {
+            clients: self.sessions.len(),
+            streams: self.hub.streams().streams_count(),
+            redis_connected: self.redis.get().map(|redis| redis.status().connected()),
+        }
+    }
+
+    /// The Redis subscriber's status, when broadcasts come through Redis.
+    pub fn redis_status(&self) -> Option<&Status> {
+        self.redis.get().map(Subscriber::status)
     }
 
     /// The node's settings.
@@ -146,6 +278,37 @@ impl Node {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// A session was welcomed: it becomes live (pings, remote disconnects) and, with the
+    /// Action Cable Redis format, its connection's internal channel is listened to.
+    pub(crate) fn session_welcomed(&self, handle: &SessionHandle, identifiers: &Arc<str>) {
+        self.sessions.insert(handle.clone(), Arc::clone(identifiers));
+        if let Some(channel) = self.internal_channel(identifiers) {
+            if self.connections.add(&channel, handle.id) {
+                self.refresh_redis(channel);
+            }
+        }
+    }
+
+    /// A welcomed session ended.
+    pub(crate) fn session_left(&self, id: SessionId, identifiers: &str) {
+        self.sessions.remove(id);
+        if let Some(channel) = self.internal_channel(identifiers) {
+            if self.connections.remove(&channel, id) {
+                self.refresh_redis(channel);
+            }
+        }
+    }
+
+    fn internal_channel(&self, identifiers: &str) -> Option<String> {
+        self.action_cable.as_ref()?.connection(identifiers)
+    }
+
+    /// The AnyCable-format channel, when `broadcast_adapter` is `redis`.
+    fn anycable_channel(&self) -> Option<&str> {
+        (self.config.broadcast_adapter == BroadcastAdapter::Redis)
+            .then_some(self.config.redis_channel.as_str())
+    }
+
     async fn ping_forever(&self) {
         let mut ticks = tokio::time::interval(self.config.ping_interval);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Skip); // no burst of pings after a stall
@@ -162,4 +325,73 @@ impl Node {
             });
         }
     }
+}
+
+impl Target for Node {
+    fn channels(&self) -> Vec<String> {
+        let mut channels: Vec<String> = self.anycable_channel().map(str::to_owned).into_iter().collect();
+        if let Some(names) = &self.action_cable {
+            channels.extend(self.hub.streams().stream_names().iter().map(|stream| names.stream(stream)));
+            channels.extend(self.connections.channels());
+        }
+        channels
+    }
+
+    fn wants(&self, channel: &str) -> bool {
+        if self.anycable_channel() == Some(channel) {
+            return true;
+        }
+        match self.action_cable.as_ref().and_then(|names| names.route(channel)) {
+            Some(Route::Stream(stream)) => self.hub.streams().contains(stream),
+            Some(Route::Connection) => self.connections.contains(channel),
+            None => false,
+        }
+    }
+
+    fn message(&self, channel: &str, payload: &[u8]) {
+        if self.anycable_channel() == Some(channel) {
+            match publication::parse(payload) {
+                Ok(publications) => publications.iter().for_each(|p| {
+                    self.apply(p);
+                }),
+                Err(error) => tracing::warn!(%channel, %error, "Redis message ignored"),
+            }
+            return;
+        }
+        let Ok(payload) = std::str::from_utf8(payload) else {
+            return tracing::warn!(%channel, "Redis message ignored: not UTF-8");
+        };
+        match self.action_cable.as_ref().and_then(|names| names.route(channel)) {
+            Some(Route::Stream(stream)) => {
+                self.hub.broadcast(stream, payload, None);
+            }
+            Some(Route::Connection) => match action_cable::parse_disconnect(payload) {
+                Some(reconnect) => {
+                    let close = Close::Disconnect(DisconnectReason::remote(reconnect));
+                    for id in self.connections.sessions(channel) {
+                        if let Some(session) = self.sessions.get(id) {
+                            session.close(close);
+                        }
+                    }
+                    tracing::info!(%channel, reconnect, "remote disconnect (Action Cable)");
+                }
+                None => tracing::debug!(%channel, payload, "internal message ignored"),
+            },
+            None => tracing::debug!(%channel, "message on a channel not listened to"),
+        }
+    }
+}
+
+/// Ten random base-36 characters (≈ 52 bits), from the process' hash keys (seeded from the OS),
+/// the pid and the time: unique enough that two nodes never share a prefix.
+fn random_prefix() -> String {
+    let seed = RandomState::new().hash_one((std::process::id(), SystemTime::now()));
+    let mut n = seed;
+    (0..10)
+        .map(|_| {
+            let digit = (n % 36) as u32;
+            n /= 36;
+            char::from_digit(digit, 36).unwrap_or('0')
+        })
+        .collect()
 }

@@ -104,8 +104,11 @@ pub enum DisconnectReason {
     InvalidRequest,
     /// The server is going away; come back soon.
     ServerRestart,
-    /// Closed on request of the application (remote disconnect).
+    /// Closed on request of the application (remote disconnect); the client may come back.
     Remote,
+    /// Closed on request of the application, which asked the client not to reconnect
+    /// (`reconnect: false`); `remote` on the wire too.
+    RemoteNoReconnect,
     /// The client did not read fast enough and its queue overflowed.
     TooSlow,
     /// The server could not serve the call (busy or failing RPC); try again later.
@@ -119,7 +122,7 @@ impl DisconnectReason {
             Self::Unauthorized => "unauthorized",
             Self::InvalidRequest => "invalid_request",
             Self::ServerRestart => "server_restart",
-            Self::Remote => "remote",
+            Self::Remote | Self::RemoteNoReconnect => "remote",
             Self::TooSlow => "too_slow",
             Self::ServerError => "server_error",
         }
@@ -127,7 +130,16 @@ impl DisconnectReason {
 
     /// Whether the client should reconnect after this reason.
     pub fn reconnect(self) -> bool {
-        !matches!(self, Self::Unauthorized | Self::InvalidRequest)
+        !matches!(self, Self::Unauthorized | Self::InvalidRequest | Self::RemoteNoReconnect)
+    }
+
+    /// A remote disconnect, with or without permission to reconnect.
+    pub fn remote(reconnect: bool) -> Self {
+        if reconnect {
+            Self::Remote
+        } else {
+            Self::RemoteNoReconnect
+        }
     }
 }
 
@@ -258,6 +270,14 @@ mod tests {
         assert_eq!(
             parsed(&server::disconnect(DisconnectReason::ServerRestart)),
             json!({"type":"disconnect","reason":"server_restart","reconnect":true})
+        );
+        assert_eq!(
+            parsed(&server::disconnect(DisconnectReason::remote(false))),
+            json!({"type":"disconnect","reason":"remote","reconnect":false})
+        );
+        assert_eq!(
+            parsed(&server::disconnect(DisconnectReason::remote(true))),
+            json!({"type":"disconnect","reason":"remote","reconnect":true})
         );
     }
 

@@ -1,18 +1,27 @@
-//! Every live session of the process, for what reaches all of them: pings and shutdown.
+//! Every live (welcomed) session of the process, for what reaches all of them or finds them by
+//! id or identifiers: pings, shutdown, remote disconnects.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::hub::SessionId;
 use crate::session::SessionHandle;
 
 const SHARDS: usize = 16;
 
+/// A live session: how to reach it, and its connection identifiers (the JSON string from
+/// `Connect`, shared with the connection task, not copied) for remote disconnects.
+#[derive(Debug)]
+struct Live {
+    handle: SessionHandle,
+    identifiers: Arc<str>,
+}
+
 /// Live sessions, sharded by id so connects on different shards never contend.
 #[derive(Debug)]
 pub struct Sessions {
-    /// Locks held only for one insert/remove or one pass of non-blocking pushes.
-    shards: Box<[Mutex<HashMap<SessionId, SessionHandle>>]>,
+    /// Locks held only for one insert/remove/lookup or one pass of non-blocking pushes.
+    shards: Box<[Mutex<HashMap<SessionId, Live>>]>,
 }
 
 impl Default for Sessions {
@@ -22,14 +31,14 @@ impl Default for Sessions {
 }
 
 impl Sessions {
-    fn shard(&self, id: SessionId) -> MutexGuard<'_, HashMap<SessionId, SessionHandle>> {
+    fn shard(&self, id: SessionId) -> MutexGuard<'_, HashMap<SessionId, Live>> {
         // Poisoning only means a panic elsewhere; single inserts/removes keep the map sound.
         self.shards[id as usize % SHARDS].lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Adds a session.
-    pub fn insert(&self, handle: SessionHandle) {
-        self.shard(handle.id).insert(handle.id, handle);
+    /// Adds a session with its connection identifiers.
+    pub fn insert(&self, handle: SessionHandle, identifiers: Arc<str>) {
+        self.shard(handle.id).insert(handle.id, Live { handle, identifiers });
     }
 
     /// Removes a session.
@@ -37,10 +46,21 @@ impl Sessions {
         self.shard(id).remove(&id);
     }
 
+    /// The session with this id, if it is live.
+    pub fn get(&self, id: SessionId) -> Option<SessionHandle> {
+        self.shard(id).get(&id).map(|live| live.handle.clone())
+    }
+
     /// Calls `f` for every session; `f` must not block.
     pub fn for_each(&self, mut f: impl FnMut(&SessionHandle)) {
+        self.for_each_with_identifiers(|handle, _| f(handle));
+    }
+
+    /// Calls `f` for every session and its identifiers; `f` must not block.
+    pub fn for_each_with_identifiers(&self, mut f: impl FnMut(&SessionHandle, &str)) {
         for shard in self.shards.iter() {
-            shard.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).values().for_each(&mut f);
+            let shard = shard.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            shard.values().for_each(|live| f(&live.handle, &live.identifiers));
         }
     }
 

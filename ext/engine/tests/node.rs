@@ -22,7 +22,11 @@ async fn welcomes_with_the_action_cable_subprotocol() {
     let server = start(config());
     let mut client = server.client("alice").await;
     assert_eq!(client.protocol.as_deref(), Some("actioncable-v1-json"));
-    assert_eq!(client.next_json().await, json!({"type": "welcome"}));
+    let welcome = client.next_json().await;
+    assert_eq!(welcome["type"], "welcome");
+    let sid = welcome["sid"].as_str().expect("the connect call carried a sid");
+    let id = server.node.session_id(sid).expect("a sid of this node");
+    assert_eq!(server.node.sid(id), sid);
     server.eventually("one client", |n| n.stats().clients == 1).await;
 
     let mut plain = server.client_with(Some("bob"), &[]).await;
@@ -130,7 +134,10 @@ async fn disconnect_reports_subscriptions_and_their_state() {
     let state: Value = serde_json::from_str(&disconnect.env.istate[&id]).unwrap();
     assert_eq!(state, json!({"room": "3", "count": "1"}));
     assert_eq!(disconnect.env.cstate["seen"], "1");
-    assert_eq!(server.node.stats(), anycable_engine::node::Stats { clients: 0, streams: 0 });
+    assert_eq!(
+        server.node.stats(),
+        anycable_engine::node::Stats { clients: 0, streams: 0, redis_connected: None }
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -274,7 +281,7 @@ async fn published_broadcasts_arrive_in_publishing_order() {
     let server = start(config());
     let (mut client, _) = server.subscribed("alice", "5").await;
     for i in 0..200 {
-        assert!(server.node.publish("chat:5".into(), i.to_string()));
+        assert!(server.node.publish("chat:5".into(), i.to_string(), None));
     }
     for i in 0..200 {
         assert_eq!(client.next_json().await["message"], i);

@@ -3,8 +3,14 @@
 //! A broadcast's data is prepared once, framed once per (stream, identifier), and each frame
 //! is shared (reference-counted bytes) by every session of its group; each delivery is a
 //! queue push that never waits.
+//!
+//! Subscribes and unsubscribes go through [`Hub::subscribe`] / [`Hub::unsubscribe`] so that a
+//! broadcast source which listens per stream (stock Action Cable's Redis format) can be told
+//! when a stream gets its first local subscriber or loses its last one ([`Hub::watch_streams`]).
 
 mod registry;
+
+use std::sync::{Arc, OnceLock};
 
 pub use registry::{Group, SessionId, StreamRegistry, Subscribed, Unsubscribed};
 
@@ -13,10 +19,25 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 use crate::protocol::BroadcastData;
 use crate::session::SessionHandle;
 
+/// Told the name of a stream whose first subscriber came or whose last one left.
+type StreamWatcher = Box<dyn Fn(&str) + Send + Sync>;
+
 /// Streams and their subscribers in this process.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Hub {
     streams: StreamRegistry<SessionHandle>,
+    /// Set at most once (by the node, before any client connects); called outside the
+    /// registry's locks, so it may only do something that never waits (a channel send).
+    watcher: OnceLock<StreamWatcher>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("streams", &self.streams.streams_count())
+            .field("watched", &self.watcher.get().is_some())
+            .finish()
+    }
 }
 
 impl Hub {
@@ -25,20 +46,65 @@ impl Hub {
         Self::default()
     }
 
-    /// The registry, for subscribing and unsubscribing sessions.
+    /// The registry, for lookups.
     pub fn streams(&self) -> &StreamRegistry<SessionHandle> {
         &self.streams
     }
 
-    /// Delivers `data` to every subscriber of `stream`; returns how many sessions it reached.
+    /// Calls `watcher` with the stream's name whenever a stream gets its first subscriber
+    /// here or loses its last one. Calls may arrive out of order under concurrency: the
+    /// watcher should look at [`StreamRegistry::contains`] for the current state. Only the
+    /// first watcher set is kept; returns whether this one was.
+    pub fn watch_streams(&self, watcher: impl Fn(&str) + Send + Sync + 'static) -> bool {
+        self.watcher.set(Box::new(watcher)).is_ok()
+    }
+
+    /// Adds `session` (reached through `handle`) to `stream` under `identifier`.
+    pub fn subscribe(
+        &self,
+        stream: &str,
+        identifier: &Arc<str>,
+        session: SessionId,
+        handle: SessionHandle,
+    ) -> Subscribed {
+        let subscribed = self.streams.subscribe(stream, identifier, session, handle);
+        if subscribed == Subscribed::FirstOnStream {
+            self.notify(stream);
+        }
+        subscribed
+    }
+
+    /// Removes `session`'s subscription to `stream` under `identifier`.
+    pub fn unsubscribe(&self, stream: &str, identifier: &str, session: SessionId) -> Unsubscribed {
+        let unsubscribed = self.streams.unsubscribe(stream, identifier, session);
+        if unsubscribed == Unsubscribed::LastOnStream {
+            self.notify(stream);
+        }
+        unsubscribed
+    }
+
+    fn notify(&self, stream: &str) {
+        if let Some(watcher) = self.watcher.get() {
+            watcher(stream);
+        }
+    }
+
+    /// Delivers `data` to every subscriber of `stream` except the session `exclude` (the
+    /// publisher's own socket, `meta.exclude_socket`); returns how many sessions it reached.
     /// A stream nobody here listens to costs a lookup, not a parse.
-    pub fn broadcast(&self, stream: &str, data: &str) -> usize {
+    pub fn broadcast(&self, stream: &str, data: &str, exclude: Option<SessionId>) -> usize {
         let mut prepared = None;
         let mut delivered = 0;
         self.streams.fan_out(stream, |identifier, group| {
             let data = prepared.get_or_insert_with(|| BroadcastData::new(data));
             let frame = Utf8Bytes::from(data.frame(identifier));
-            delivered += group.values().filter(|session| session.send(frame.clone())).count();
+            delivered += match exclude {
+                None => group.values().filter(|session| session.send(frame.clone())).count(),
+                Some(excluded) => group
+                    .iter()
+                    .filter(|(id, session)| **id != excluded && session.send(frame.clone()))
+                    .count(),
+            };
         });
         delivered
     }

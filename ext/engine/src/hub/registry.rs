@@ -134,6 +134,21 @@ impl<S> StreamRegistry<S> {
             .sum()
     }
 
+    /// Whether `stream` has at least one subscriber in this process.
+    pub fn contains(&self, stream: &str) -> bool {
+        self.shard(stream).contains_key(stream)
+    }
+
+    /// Every stream with at least one subscriber in this process (one shard locked at a time).
+    pub fn stream_names(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        for shard in self.shards.iter() {
+            let shard = shard.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            names.extend(shard.keys().map(|name| name.to_string()));
+        }
+        names
+    }
+
     /// How many streams have at least one subscriber in this process.
     pub fn streams_count(&self) -> usize {
         self.shards.iter().map(|s| s.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).len()).sum()
@@ -178,6 +193,10 @@ mod tests {
         assert_eq!(r.fan_out("room:2", |_, _| {}), 1);
         assert_eq!(r.fan_out("nobody", |_, _| panic!("no groups")), 0);
         assert_eq!(r.streams_count(), 2);
+        assert!(r.contains("room:1") && !r.contains("nobody"));
+        let mut names = r.stream_names();
+        names.sort();
+        assert_eq!(names, ["room:1", "room:2"]);
     }
 
     #[test]

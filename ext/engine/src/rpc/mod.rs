@@ -87,6 +87,13 @@ pub struct EnvResponse {
 pub struct ConnectionRequest {
     /// The connection's environment.
     pub env: Env,
+    /// The session id (`sid`): unique across processes, what `meta.exclude_socket` of a
+    /// broadcast names, and what the handler puts into the welcome message
+    /// (`{"type":"welcome","sid":…}`). Not a field of the protobuf message but call metadata:
+    /// the in-process bridge passes it as a top-level `"sid"` key of the connect payload, gRPC
+    /// as metadata `sid`, HTTP RPC as header `x-anycable-meta-sid`. Empty: not sent.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub sid: String,
 }
 
 /// `Connect` reply.
@@ -236,5 +243,10 @@ mod tests {
         assert_eq!(value["connection_identifiers"], "{}");
         assert_eq!(value["env"]["url"], "http://h/cable");
         assert_eq!(serde_json::to_value(Status::Failure).unwrap(), json!(2));
+
+        let connect = ConnectionRequest { sid: "n1-5".into(), ..Default::default() };
+        let value = serde_json::to_value(&connect).unwrap();
+        assert_eq!(value["sid"], "n1-5", "a top-level key of the bridge payload");
+        assert!(serde_json::to_value(ConnectionRequest::default()).unwrap().get("sid").is_none());
     }
 }

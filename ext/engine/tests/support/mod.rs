@@ -3,6 +3,8 @@
 
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
+pub mod redis_server;
+
 use std::collections::HashMap;
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener};
@@ -51,7 +53,10 @@ impl App {
             Some(name) => ConnectionResponse {
                 status: Status::Success,
                 identifiers: json!({ "user": name }).to_string(),
-                transmissions: vec![server::welcome(None)],
+                // As the Ruby handler does: the sid from the connect call goes into the welcome.
+                transmissions: vec![server::welcome(
+                    (!request.sid.is_empty()).then_some(request.sid.as_str()),
+                )],
                 env: EnvResponse {
                     cstate: HashMap::from([("seen".into(), "1".into())]),
                     ..Default::default()
@@ -218,12 +223,20 @@ impl Server {
 
     /// A welcomed client subscribed to `Chat` in `room`.
     pub async fn subscribed(&self, user: &str, room: &str) -> (Client, String) {
+        let (client, id, _) = self.subscribed_with_sid(user, room).await;
+        (client, id)
+    }
+
+    /// [`Self::subscribed`], plus the `sid` of the welcome message.
+    pub async fn subscribed_with_sid(&self, user: &str, room: &str) -> (Client, String, String) {
         let mut client = self.client(user).await;
-        assert_eq!(client.next_json().await["type"], "welcome");
+        let welcome = client.next_json().await;
+        assert_eq!(welcome["type"], "welcome");
+        let sid = welcome["sid"].as_str().expect("the welcome carries a sid").to_owned();
         let id = chat(room);
         client.send(json!({"command": "subscribe", "identifier": id})).await;
         client.until(|m| m["type"] == "confirm_subscription").await;
-        (client, id)
+        (client, id, sid)
     }
 
     /// Waits until `f` holds for the node.
