@@ -12,8 +12,10 @@ from collections import defaultdict
 from pathlib import Path
 
 NAMES = {"action_cable": "Action Cable (Redis adapter)", "anycable_rs": "anycable-rs", "ceiling": "raw Rust ceiling",
+         "anycable_rs_redis": "anycable-rs, broadcasts through Redis",
+         "anycable_rs_cluster": "anycable-rs, Puma cluster (2 workers), Redis",
          "bridge": "anycable-rs, no-op Ruby handler"}
-PLOTTED = ["action_cable", "anycable_rs", "ceiling"]
+PLOTTED = ["action_cable", "anycable_rs", "anycable_rs_redis", "anycable_rs_cluster", "ceiling"]
 
 
 def load(path):

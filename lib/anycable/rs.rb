@@ -7,6 +7,8 @@ require "anycable/rs/native"
 require "anycable/rs/config"
 require "anycable/rs/workers"
 require "anycable/rs/server"
+require "anycable/rs/broadcaster"
+require "anycable/rs/broadcast_endpoint"
 require "anycable/rs/railtie" if defined?(::Rails::Railtie)
 
 module AnyCable
@@ -30,9 +32,11 @@ module AnyCable
 
     # Settings that are accepted (so AnyCable configs load) but not served by this release.
     NOT_YET = {
-      "rpc_host" => ->(value) { !value.nil? },
-      "broadcast_adapter" => ->(value) { value != "local" }
+      "rpc_host" => ->(value) { !value.nil? }
     }.freeze
+
+    # The session id of the client a request acts for (see with_socket_id), per thread/fiber.
+    SOCKET_ID = :anycable_rs_socket_id
 
     class << self
       attr_writer :logger, :handler
@@ -78,11 +82,61 @@ module AnyCable
         !@node.nil? && @node.pid == Process.pid
       end
 
-      # Sends `data` (a String, usually JSON) to this process's subscribers of `stream`.
-      # Returns at once; delivery happens on the node's threads, in the order of the calls.
-      # A process that serves no clients (a console, a job runner) has nobody to deliver to.
-      def broadcast(stream, data)
-        @node.broadcast(stream.to_s, data.to_s) if running?
+      # Sends `data` (a String, usually JSON; anything else is encoded as JSON) to every
+      # subscriber of `stream`: through Redis to every process when `broadcast_adapter` is
+      # `redis` (also from a console, `rails runner` or a job worker), else to this process's
+      # clients (see Broadcaster). Returns at once; delivery happens on the nodes' threads.
+      #
+      # exclude_socket: the `sid` a client got in its welcome message; that client is skipped.
+      # Defaults to the one given to with_socket_id around this call.
+      def broadcast(stream, data, exclude_socket: current_socket_id)
+        data = data.to_json unless data.is_a?(String)
+        broadcaster.broadcast(stream.to_s, data, exclude_socket: exclude_socket&.to_s)
+      end
+
+      # Sends the broadcasts made in the block (on this thread) together at its end: one
+      # PUBLISH of a JSON array with Redis, one call into the node without.
+      #
+      #   AnyCable::RS.batch_broadcasts do
+      #     posts.each { |post| PostsChannel.broadcast_to(post, post.as_json) }
+      #   end
+      def batch_broadcasts(&)
+        broadcaster.batch(&)
+      end
+
+      # Closes, in every process, the connections whose identifiers JSON (see
+      # Rails::Identifiers.dump) is `identifiers`; clients are told `remote` and whether to
+      # reconnect. `ActionCable.server.remote_connections.where(...).disconnect` comes here
+      # with `adapter: anycable_rs`.
+      def disconnect_remote(identifiers, reconnect: true)
+        broadcaster.disconnect(identifiers.to_s, reconnect: reconnect ? true : false)
+      end
+
+      # Excludes the client with this session id from the broadcasts made in the block (e.g. a
+      # controller action acting for the client that sent `X-Socket-ID`):
+      #
+      #   around_action { |_, action| AnyCable::RS.with_socket_id(request.headers["X-Socket-ID"], &action) }
+      def with_socket_id(sid)
+        previous = Thread.current[SOCKET_ID]
+        Thread.current[SOCKET_ID] = sid.to_s.empty? ? nil : sid.to_s
+        yield
+      ensure
+        Thread.current[SOCKET_ID] = previous
+      end
+
+      def current_socket_id
+        Thread.current[SOCKET_ID]
+      end
+
+      # Routes broadcasts: Redis or this process's node.
+      def broadcaster
+        @broadcaster ||= Broadcaster.new(config: -> { config }, node: -> { running_node }, logger: -> { logger })
+      end
+
+      # The Rack app of the HTTP broadcast endpoint:
+      # `mount AnyCable::RS.broadcast_endpoint => "/_broadcast"`.
+      def broadcast_endpoint
+        @broadcast_endpoint ||= BroadcastEndpoint.new
       end
 
       # Graceful shutdown of this process's node: clients get `server_restart`, disconnect
@@ -113,7 +167,7 @@ module AnyCable
       private
 
       def start_node
-        engine = Native::EngineConfig.new(config.to_h)
+        engine = Native::EngineConfig.new(config.engine_settings)
         bridge = Native::Bridge.new(BRIDGE_QUEUE)
         node = Native::Node.new(engine, bridge, RUNTIME_THREADS)
         @workers = Workers.new(bridge, handler, size: config.rpc_pool_size, logger: logger).start
@@ -130,16 +184,22 @@ module AnyCable
           next unless set.call(settings[key])
 
           logger.warn("anycable-rs: #{key}=#{settings[key].inspect} is not supported by this release yet and " \
-                      "is ignored: channels run in this process and broadcasts stay in this process")
+                      "is ignored: channels run in this process")
         end
       end
 
       def warn_about_forked_broadcasts
-        return if Process.pid == BOOT_PID
+        return if Process.pid == BOOT_PID || broadcaster.redis? || config.action_cable_redis
 
-        logger.warn("anycable-rs: this process was forked (Puma cluster mode?): a broadcast reaches only " \
-                    "the clients of the process that makes it. Cross-process broadcasting (Redis) comes in a " \
-                    "later release.")
+        logger.warn("anycable-rs: this process was forked (Puma cluster mode?) and no Redis is configured: " \
+                    "a broadcast reaches only the clients of the process that makes it. Set " \
+                    "broadcast_adapter: redis and redis_url (or REDIS_URL) to reach every worker.")
+      end
+
+      # This process's node when it runs, else nil (never starts one).
+      def running_node
+        node = @node
+        node if node && node.pid == Process.pid
       end
 
       def default_handler

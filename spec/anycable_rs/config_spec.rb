@@ -44,6 +44,47 @@ RSpec.describe AnyCable::RS::Config do
       .to raise_error(AnyCable::RS::ConfigError, /did you mean `redis_channel`/)
   end
 
+  it "has the broadcasting settings, with Heroku-friendly TLS defaults" do
+    config = described_class.new
+    expect(config.to_h).to include("broadcast_adapter" => "local", "redis_url" => nil, "redis_channel" => "__anycable__",
+                                   "redis_tls_verify" => false, "redis_tls_ca_cert_path" => nil,
+                                   "action_cable_redis" => false, "channel_prefix" => "",
+                                   "secret" => nil, "broadcast_key" => nil)
+    env = { "ANYCABLE_BROADCAST_ADAPTER" => "redis", "REDIS_URL" => "rediss://h:1", "ANYCABLE_REDIS_TLS_VERIFY" => "true",
+            "ANYCABLE_SECRET" => "s", "ANYCABLE_BROADCAST_KEY" => "k" }
+    config = described_class.from_env(env)
+    expect([config.broadcast_adapter, config.redis_url, config.redis_tls_verify]).to eq(["redis", "rediss://h:1", true])
+    expect([config.secret, config.broadcast_key]).to eq(%w[s k])
+  end
+
+  it "takes broadcast_adapter: redis before redis_url, and says what is missing when it stays missing" do
+    config = described_class.new
+    config.broadcast_adapter = "redis"
+    expect { config.check! }.to raise_error(AnyCable::RS::ConfigError, /`redis_url` must be set: broadcast_adapter is redis/)
+    expect(config.redis_url).to be_nil
+    config.redis_url = "redis://127.0.0.1:6379/2"
+    expect(config.check!).to equal(config)
+    expect(config.engine_settings).to include("broadcast_adapter" => "redis", "redis_url" => "redis://127.0.0.1:6379/2")
+  end
+
+  it "tells given settings from defaults" do
+    config = described_class.from_env("ANYCABLE_CHANNEL_PREFIX" => "app:")
+    expect(config.set?(:channel_prefix)).to be(true)
+    expect(config.set?(:broadcast_adapter)).to be(false)
+  end
+
+  it "keeps secrets out of to_h, inspect and the engine, and treats an empty one as unset" do
+    config = described_class.new(secret: "hunter2", broadcast_key: "")
+    expect(config.secret).to eq("hunter2")
+    expect(config.broadcast_key).to be_nil
+    expect(config.to_h).to include("secret" => "[FILTERED]", "broadcast_key" => nil)
+    expect(config.inspect).not_to include("hunter2")
+    expect(config.engine_settings).not_to have_key("secret")
+    expect { config.secret = 42 }.to raise_error(AnyCable::RS::ConfigError, /`secret`: expected a string/)
+    expect { config.update(broadcast_kye: "x") }
+      .to raise_error(AnyCable::RS::ConfigError, "unknown setting `broadcast_kye`; did you mean `broadcast_key`?")
+  end
+
   it "is reachable process-wide through AnyCable::RS.configure" do
     AnyCable::RS.configure { |c| c.headers = %w[cookie authorization] }
     expect(AnyCable::RS.config.headers).to eq(%w[cookie authorization])

@@ -113,10 +113,11 @@ pub struct Config {
     /// `redis_tls_verify` is on (the system's roots are used otherwise).
     pub redis_tls_ca_cert_path: Option<PathBuf>,
     /// Also receive stock Action Cable's Redis format (`adapter: redis` in `cable.yml`):
-    /// subscribe to `<channel_prefix><stream>` while a stream has local subscribers, and to
-    /// `<channel_prefix>action_cable/<connection id>` for remote disconnects.
+    /// subscribe to `<channel_prefix>:<stream>` while a stream has local subscribers, and to
+    /// `<channel_prefix>:action_cable/<connection id>` for remote disconnects.
     pub action_cable_redis: bool,
-    /// `channel_prefix` of `cable.yml`, put before every Action Cable Redis channel name.
+    /// `channel_prefix` of `cable.yml`, joined with `:` before every Action Cable Redis channel
+    /// name, as Rails does (empty: no prefix).
     pub channel_prefix: String,
     /// Log verbosity.
     pub log_level: LogLevel,
@@ -489,7 +490,7 @@ mod tests {
             "redis_url": "rediss://:pw@example.com:6380",
             "redis_tls_verify": "true",
             "action_cable_redis": "1",
-            "channel_prefix": "app_production:",
+            "channel_prefix": "app_production",
         }))
         .unwrap();
         assert_eq!(c.ping_interval, Duration::from_secs(5));
@@ -499,7 +500,7 @@ mod tests {
         assert_eq!(c.broadcast_adapter, BroadcastAdapter::Redis);
         assert_eq!(c.redis_url.as_deref(), Some("rediss://:pw@example.com:6380"));
         assert!(c.redis_tls_verify && c.action_cable_redis && c.uses_redis());
-        assert_eq!(c.channel_prefix, "app_production:");
+        assert_eq!(c.channel_prefix, "app_production");
     }
 
     #[test]

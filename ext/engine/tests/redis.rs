@@ -198,7 +198,7 @@ async fn the_action_cable_format_subscribes_per_stream_and_connection() {
     let redis = RedisServer::start();
     let config = Config {
         action_cable_redis: true,
-        channel_prefix: "app:".into(),
+        channel_prefix: "app".into(),
         redis_url: Some(redis.url()),
         ..Config::default()
     };

@@ -2,11 +2,16 @@
 
 require "action_cable/subscription_adapter/base"
 require "anycable/rs"
+require "anycable/rs/rails/compat/remote_connections_6_1_to_7_2"
 
 module ActionCable
   module SubscriptionAdapter
     # `adapter: anycable_rs` in config/cable.yml: `ActionCable.server.broadcast` and
-    # `broadcast_to` hand the message to anycable-rs' hub without waiting for delivery.
+    # `broadcast_to` go through AnyCable::RS.broadcast without waiting for delivery — through
+    # Redis to every process when `broadcast_adapter: redis` is set (also from consoles, runners
+    # and job workers), else to this process's hub. `remote_connections.where(...).disconnect`
+    # becomes an AnyCable remote disconnect (see Rails::Compat::RemoteDisconnect).
+    #
     # Subscribing is the hub's job: channels served by `AnyCable::RS.server` never call
     # `subscribe` here; Action Cable's own server cannot use this adapter.
     class AnycableRs < Base
@@ -27,3 +32,5 @@ module ActionCable
     end
   end
 end
+
+AnyCable::RS::Rails::Compat::RemoteDisconnect.install!

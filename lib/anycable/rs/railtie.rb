@@ -6,9 +6,17 @@ module AnyCable
     # handler, and with `config.anycable_rs.mount = true` serves Action Cable's mount path
     # (`config.action_cable.mount_path`, "/cable" by default) with anycable-rs instead of
     # Action Cable's own server.
+    #
+    # `config.anycable_rs.broadcast_endpoint` mounts the HTTP broadcast endpoint: `true` at
+    # "/_broadcast", a String at that path, `false` never; unset (nil), it is mounted at
+    # "/_broadcast" when `broadcast_adapter` is `http`. (Or mount it yourself in routes.rb:
+    # `mount AnyCable::RS.broadcast_endpoint => "/_broadcast"`.)
     class Railtie < ::Rails::Railtie
+      BROADCAST_PATH = "/_broadcast"
+
       config.anycable_rs = ActiveSupport::OrderedOptions.new
       config.anycable_rs.mount = false
+      config.anycable_rs.broadcast_endpoint = nil
 
       initializer "anycable_rs.logger" do
         AnyCable::RS.logger = ::Rails.logger if ::Rails.logger
@@ -21,6 +29,47 @@ module AnyCable
         app.config.action_cable.mount_path = nil # Action Cable's server is not mounted
         app.config.after_initialize do
           app.routes.prepend { mount AnyCable::RS.server => path, internal: true, anchor: true }
+        end
+      end
+
+      initializer "anycable_rs.broadcast_endpoint" do |app|
+        app.config.after_initialize do
+          path = Railtie.broadcast_path(app.config.anycable_rs.broadcast_endpoint)
+          app.routes.prepend { mount AnyCable::RS.broadcast_endpoint => path, internal: true } if path
+        end
+      end
+
+      # remote_connections.where(...).disconnect with `adapter: anycable_rs` (also in processes
+      # that never load the adapter before calling it).
+      initializer "anycable_rs.remote_connections" do
+        ActiveSupport.on_load(:action_cable) do
+          require "anycable/rs/rails/compat/remote_connections_6_1_to_7_2"
+          AnyCable::RS::Rails::Compat::RemoteDisconnect.install!
+        end
+      end
+
+      # cable.yml `adapter: redis` (stock Action Cable publishers) configures the engine's Redis.
+      # A Redis setup that cannot work (no redis_url, no redis gem) is reported at boot, not
+      # only at the first broadcast; it does not stop the boot (an asset build has no Redis).
+      initializer "anycable_rs.broadcasting" do |app|
+        app.config.after_initialize do
+          if defined?(::ActionCable.server)
+            require "anycable/rs/rails/action_cable_redis"
+            AnyCable::RS::Rails::ActionCableRedis.apply(::ActionCable.server.config.cable,
+                                                        config: AnyCable::RS.config, logger: AnyCable::RS.logger)
+          end
+          AnyCable::RS.config.check!
+          AnyCable::RS::RedisPublisher.load_redis! if AnyCable::RS.broadcaster.redis?
+        rescue AnyCable::RS::Error => e
+          AnyCable::RS.logger.error("anycable-rs: #{e.message}")
+        end
+      end
+
+      def self.broadcast_path(setting)
+        case setting
+        when String then setting
+        when true then BROADCAST_PATH
+        when nil then AnyCable::RS.config.broadcast_adapter == "http" ? BROADCAST_PATH : nil
         end
       end
     end

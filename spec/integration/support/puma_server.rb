@@ -77,6 +77,17 @@ module IntegrationSupport
       raise "POST /broadcast failed: #{response.code} #{response.body}" unless response.code == "204"
     end
 
+    # Runs a script of the app (script/publish.rb) in a process of its own with the server's
+    # environment, as `rails runner` would; returns its output, raising when it fails.
+    def run_script(script, *args)
+      output = with_app_bundle do |env|
+        IO.popen(env, ["bundle", "exec", "ruby", script, *args], chdir: APP_DIR, err: %i[child out], &:read)
+      end
+      raise "#{script} #{args.join(" ")} failed:\n#{output}" unless Process.last_status.success?
+
+      output
+    end
+
     private
 
     def with_app_bundle(&block)

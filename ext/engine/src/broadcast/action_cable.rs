@@ -2,9 +2,10 @@
 //! `cable.yml` and publish through Action Cable's own Redis adapter.
 //!
 //! That adapter PUBLISHes the JSON-encoded message to a channel named after the broadcasting
-//! (`<channel_prefix><stream>`), and every server SUBSCRIBEs per stream while it has local
-//! subscribers. Remote disconnects (`ActionCable.server.remote_connections.where(...)
-//! .disconnect`) are published to `<channel_prefix>action_cable/<connection identifier>` as
+//! (`<channel_prefix>:<stream>`, or `<stream>` without a prefix: Rails joins the two with
+//! `:`), and every server SUBSCRIBEs per stream while it has local subscribers. Remote
+//! disconnects (`ActionCable.server.remote_connections.where(...).disconnect`) are published
+//! to `<channel_prefix>:action_cable/<connection identifier>` as
 //! `{"type":"disconnect"}` (Rails 7.1+ adds `"reconnect":<bool>`).
 //!
 //! [`ConnectionIndex`] maps those per-connection channels to the local sessions they close.
@@ -37,17 +38,19 @@ pub enum Route<'a> {
 }
 
 impl ChannelNames {
-    /// Names under `prefix` (`channel_prefix` of `cable.yml`; may be empty).
+    /// Names under `prefix` (`channel_prefix` of `cable.yml`; may be empty). As Rails does, a
+    /// prefix is joined to the name with `:`.
     pub fn new(prefix: &str) -> Self {
-        Self { prefix: prefix.to_owned(), internal: format!("{prefix}{INTERNAL}") }
+        let prefix = if prefix.is_empty() { String::new() } else { format!("{prefix}:") };
+        Self { internal: format!("{prefix}{INTERNAL}"), prefix }
     }
 
-    /// `<prefix><stream>`.
+    /// `<prefix>:<stream>` (`<stream>` without a prefix).
     pub fn stream(&self, stream: &str) -> String {
         format!("{}{stream}", self.prefix)
     }
 
-    /// `<prefix>action_cable/<connection identifier>` of a session with these identifiers
+    /// `<prefix>:action_cable/<connection identifier>` of a session with these identifiers
     /// (its connection identifiers JSON), or `None` when they are not a JSON object.
     pub fn connection(&self, identifiers: &str) -> Option<String> {
         connection_identifier(identifiers).map(|id| format!("{}{id}", self.internal))
@@ -180,7 +183,7 @@ mod tests {
 
     #[test]
     fn channel_names_and_routes() {
-        let names = ChannelNames::new("app_production:");
+        let names = ChannelNames::new("app_production");
         assert_eq!(names.stream("chat:1"), "app_production:chat:1");
         assert_eq!(names.connection(r#"{"user":"u1"}"#).unwrap(), "app_production:action_cable/u1");
         assert_eq!(names.route("app_production:chat:1"), Some(Route::Stream("chat:1")));

@@ -16,11 +16,14 @@ module AnyCable
       module Identifiers
         class << self
           def dump(connection)
-            values = connection.identifiers.each_with_object({}) do |name, acc|
-              value = connection.public_send(name)
-              acc[name] = value.respond_to?(:to_gid_param) ? value.to_gid_param : value unless value.nil?
-            end
-            ActiveSupport::JSON.encode(values)
+            encode(connection.identifiers) { |name| connection.public_send(name) }
+          end
+
+          # The identifiers JSON of the connections a RemoteConnection
+          # (`ActionCable.server.remote_connections.where(...)`) stands for: the same keys in the
+          # same order as #dump writes them at connect, so it matches them byte for byte.
+          def dump_remote(remote_connection)
+            encode(remote_connection.identifiers) { |name| remote_connection.instance_variable_get(:"@#{name}") }
           end
 
           def restore(connection, json)
@@ -35,6 +38,15 @@ module AnyCable
           end
 
           private
+
+          # names in `identified_by` order; the block gives each one's value. nil values are left out.
+          def encode(names)
+            values = names.each_with_object({}) do |name, acc|
+              value = yield(name)
+              acc[name] = value.respond_to?(:to_gid_param) ? value.to_gid_param : value unless value.nil?
+            end
+            ActiveSupport::JSON.encode(values)
+          end
 
           def locate_on_first_read(connection, name, global_id)
             ivar = :"@#{name}"

@@ -40,7 +40,7 @@ module AnyCable
           connection = nil
           within_app do
             connection = ConnectionFactory.build(env, socket)
-            status = open_connection(connection)
+            status = open_connection(connection, request["sid"])
             identifiers = status == SUCCESS ? Identifiers.dump(connection) : ""
             connect_response(status, socket, identifiers: identifiers)
           end
@@ -99,12 +99,15 @@ module AnyCable
           app ? app.reloader.wrap(&) : yield
         end
 
-        # Action Cable's handle_open without the socket: `connect`, then the welcome message.
-        def open_connection(connection)
+        # Action Cable's handle_open without the socket: `connect`, then the welcome message
+        # (with the session id when the server gives one, as AnyCable servers do).
+        def open_connection(connection, sid)
           connection.connect if connection.respond_to?(:connect)
           return FAILURE if connection.anycable_rs_socket.closed?
 
-          connection.transmit(type: ActionCable::INTERNAL[:message_types][:welcome])
+          welcome = { type: ActionCable::INTERNAL[:message_types][:welcome] }
+          welcome[:sid] = sid if sid
+          connection.transmit(welcome)
           SUCCESS
         rescue ActionCable::Connection::Authorization::UnauthorizedError
           connection.close(reason: ActionCable::INTERNAL[:disconnect_reasons][:unauthorized], reconnect: false)

@@ -30,6 +30,8 @@ module IntegrationApp
       # The Railtie serves Action Cable's mount path (/cable) with anycable-rs (the test-app
       # shows the other way: `mount AnyCable::RS.server` in its routes).
       config.anycable_rs.mount = true
+      # POST /_broadcast, AnyCable's HTTP broadcast endpoint (the key comes from ANYCABLE_SECRET).
+      config.anycable_rs.broadcast_endpoint = true
     else
       config.action_cable.mount_path = nil # config/routes.rb mounts Action Cable's server
     end
