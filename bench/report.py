@@ -6,7 +6,9 @@ failed (or lost clients) is reported as such, never averaged in silently.
 """
 
 import json
+import platform
 import statistics
+import subprocess
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -153,12 +155,43 @@ def plot(summary, out):
     return made
 
 
+def command_output(args, cwd=None):
+    try:
+        return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=60).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def setup(flags):
+    """The exact command and what it ran on."""
+    root = Path(__file__).resolve().parent.parent
+    stack = command_output(["bundle", "exec", "ruby", "-e",
+                            'require "rails"; require "puma/const"; '
+                            'print "Ruby #{RUBY_VERSION}, Rails #{Rails.version}, Puma #{Puma::Const::PUMA_VERSION}"'],
+                           cwd=root / "test-app")
+    return [
+        "## Setup", "",
+        f"- Command: `bench/compare` (each run: `bench/run --clients N {flags}`; the no-op handler runs with "
+        "`--broadcasts 0`)",
+        f"- Machine: {command_output(['nproc'])} CPUs, Linux {platform.release()}; server pinned to CPU 0, "
+        "load generator to CPU 1, open files raised to the hard limit; a fresh server per run",
+        f"- {stack}; {command_output(['rustc', '--version'])}; "
+        f"{command_output(['redis-server', '--version']).split(' sha=')[0]}",
+        "- Test-app in production mode, single Puma (5 threads) unless noted; Action Cable uses its Redis adapter; "
+        "anycable-rs uses the in-process bridge (4 Ruby worker threads) and one tokio worker per usable CPU",
+        "",
+    ]
+
+
 def main():
     raw, out = sys.argv[1], Path(sys.argv[2])
+    flags = sys.argv[3] if len(sys.argv) > 3 else ""
     summary = {key: summarize(rows) for key, rows in load(raw).items()}
     plots = plot(summary, out)
     text = ["# Benchmark results", "", "Produced by `bench/compare` (medians of the runs of each point).", "",
-            table(summary), "", "## Goals", "", goals(summary), ""]
+            *setup(flags), table(summary), "", "## Goals", "",
+            "Why the goals that are missed are missed, with the measurements: [bench/README.md](../README.md).", "",
+            goals(summary), ""]
     text += [f"![{p}]({p})" for p in plots]
     (out / "README.md").write_text("\n".join(text) + "\n")
     print((out / "README.md").read_text())

@@ -1,8 +1,9 @@
 //! `cable-ceiling`: the raw ceiling of this machine for the benchmark — a minimal tokio +
 //! tokio-tungstenite Action Cable fan-out server with no Ruby, no RPC and no hub beyond one
 //! list. It speaks just what `cable-bench` uses: welcome, subscribe → confirm, `perform` of
-//! `broadcast` (fan-out of the payload to every client) and `echo` (sent back), and answers
-//! the HTTP join `cable-bench` makes with a fixed cookie.
+//! `broadcast` (fan-out of the payload to every client) and `echo` (sent back), the Action
+//! Cable ping every 3 seconds (one shared frame, as every Action Cable server sends), and
+//! answers the HTTP join `cable-bench` makes with a fixed cookie.
 //!
 //! ```text
 //! cable-ceiling 127.0.0.1:3300
@@ -28,9 +29,26 @@ async fn main() {
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:3300".into());
     let listener = TcpListener::bind(&addr).await.expect("bind");
     let clients: Clients = Arc::default();
+    tokio::spawn(ping_forever(Arc::clone(&clients)));
     loop {
         let Ok((stream, _)) = listener.accept().await else { continue };
         tokio::spawn(serve(stream, Arc::clone(&clients)));
+    }
+}
+
+/// Action Cable's ping, every 3 seconds, to every client.
+async fn ping_forever(clients: Clients) {
+    let mut ticks = tokio::time::interval(std::time::Duration::from_secs(3));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let frame = Utf8Bytes::from(json!({"type": "ping", "message": now}).to_string());
+        for client in clients.lock().expect("clients").iter() {
+            let _ = client.try_send(frame.clone());
+        }
     }
 }
 
