@@ -31,6 +31,9 @@ RSpec.describe "gem build and gem install --local" do
       expect(version).to eq(AnyCable::RS::VERSION)
       expect(loaded_from).to start_with(home)
       expect(path).to eq("/cable")
+      # The `anycable-rs` command (anycable-rs rpc) comes with the gem.
+      command = run!(env, File.join(home, "bin", "anycable-rs"), "--version", chdir: tmp)
+      expect(command).to eq("anycable-rs #{AnyCable::RS::VERSION}\n")
     end
   end
 end

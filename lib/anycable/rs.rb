@@ -9,6 +9,8 @@ require "anycable/rs/workers"
 require "anycable/rs/server"
 require "anycable/rs/broadcaster"
 require "anycable/rs/broadcast_endpoint"
+require "anycable/rs/http_rpc_endpoint"
+require "anycable/rs/rpc_server"
 require "anycable/rs/railtie" if defined?(::Rails::Railtie)
 
 module AnyCable
@@ -31,9 +33,7 @@ module AnyCable
     LOCK = Mutex.new
 
     # Settings that are accepted (so AnyCable configs load) but not served by this release.
-    NOT_YET = {
-      "rpc_host" => ->(value) { !value.nil? }
-    }.freeze
+    NOT_YET = {}.freeze
 
     # The session id of the client a request acts for (see with_socket_id), per thread/fiber.
     SOCKET_ID = :anycable_rs_socket_id
@@ -139,6 +139,13 @@ module AnyCable
         @broadcast_endpoint ||= BroadcastEndpoint.new
       end
 
+      # The Rack app of the HTTP RPC endpoint, which serves this app's channels to another
+      # WebSocket server (anycable-go, or anycable-rs with `rpc_host: http://...`):
+      # `mount AnyCable::RS.http_rpc_endpoint => "/_anycable"` (see HTTPRPCEndpoint).
+      def http_rpc_endpoint
+        @http_rpc_endpoint ||= HTTPRPCEndpoint.new
+      end
+
       # Graceful shutdown of this process's node: clients get `server_restart`, disconnect
       # callbacks run, workers stop, all within `shutdown_timeout` (keep it under the
       # platform's kill timeout: Heroku kills 30 s after SIGTERM). Later calls do nothing.
@@ -149,7 +156,7 @@ module AnyCable
         @shut_down = true
         deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + config.shutdown_timeout
         in_time = node.shutdown
-        in_time &&= @workers.join([deadline - Process.clock_gettime(Process::CLOCK_MONOTONIC), 0.1].max)
+        in_time &&= @workers.nil? || @workers.join([deadline - Process.clock_gettime(Process::CLOCK_MONOTONIC), 0.1].max)
         logger.warn("anycable-rs: shutdown did not finish within #{config.shutdown_timeout}s") unless in_time
         in_time
       end
@@ -170,12 +177,24 @@ module AnyCable
         engine = Native::EngineConfig.new(config.engine_settings)
         bridge = Native::Bridge.new(BRIDGE_QUEUE)
         node = Native::Node.new(engine, bridge, RUNTIME_THREADS)
-        @workers = Workers.new(bridge, handler, size: config.rpc_pool_size, logger: logger).start
+        @workers = start_workers(bridge)
         @shut_down = false
         at_exit { shutdown if @node.equal?(node) }
         warn_about_unsupported_settings
         warn_about_forked_broadcasts
         node
+      end
+
+      # The bridge's worker threads run the app's channels here, unless `rpc_host` names the RPC
+      # server that runs them (gRPC `host:port`, HTTP RPC `http(s)://...`): then none start.
+      def start_workers(bridge)
+        if (host = config.rpc_host)
+          kind = host.start_with?("http://", "https://") ? "HTTP RPC" : "gRPC"
+          logger.info("anycable-rs: channels run on the RPC server at #{host} (#{kind}); no worker threads here")
+          return nil
+        end
+
+        Workers.new(bridge, handler, size: config.rpc_pool_size, logger: logger).start
       end
 
       def warn_about_unsupported_settings

@@ -73,16 +73,35 @@ RSpec.describe AnyCable::RS::Config do
     expect(config.set?(:broadcast_adapter)).to be(false)
   end
 
-  it "keeps secrets out of to_h, inspect and the engine, and treats an empty one as unset" do
-    config = described_class.new(secret: "hunter2", broadcast_key: "")
-    expect(config.secret).to eq("hunter2")
+  it "keeps secrets out of to_h and inspect, and treats an empty one as unset" do
+    config = described_class.new(secret: " hunter2 ", broadcast_key: "", http_rpc_secret: "t0ken")
+    expect([config.secret, config.http_rpc_secret]).to eq(%w[hunter2 t0ken])
     expect(config.broadcast_key).to be_nil
-    expect(config.to_h).to include("secret" => "[FILTERED]", "broadcast_key" => nil)
-    expect(config.inspect).not_to include("hunter2")
-    expect(config.engine_settings).not_to have_key("secret")
-    expect { config.secret = 42 }.to raise_error(AnyCable::RS::ConfigError, /`secret`: expected a string/)
+    expect(config.to_h).to include("secret" => "[FILTERED]", "http_rpc_secret" => "[FILTERED]", "broadcast_key" => nil)
+    expect(config.inspect).not_to include("hunter2", "t0ken")
+    expect(AnyCable::RS::Native::EngineConfig.new(config.engine_settings).to_h).to include("secret" => "[FILTERED]")
+    # The engine needs them (HTTP RPC's Authorization header); broadcast_key stays on the Ruby side.
+    expect(config.engine_settings).to include("secret" => "hunter2", "http_rpc_secret" => "t0ken")
+    expect(config.engine_settings).not_to have_key("broadcast_key")
+    expect { config.secret = 42 }
+      .to raise_error(AnyCable::RS::ConfigError, "invalid value [FILTERED] for `secret`: expected a string")
     expect { config.update(broadcast_kye: "x") }
       .to raise_error(AnyCable::RS::ConfigError, "unknown setting `broadcast_kye`; did you mean `broadcast_key`?")
+  end
+
+  it "has the HTTP RPC settings, http_rpc_mount_path defaulting to /_anycable" do
+    config = described_class.new
+    expect(config.to_h).to include("http_rpc_secret" => nil, "http_rpc_mount_path" => "/_anycable")
+    expect(config.set?(:http_rpc_mount_path)).to be(false)
+    config = described_class.from_env("ANYCABLE_HTTP_RPC_MOUNT_PATH" => "/rpc", "ANYCABLE_HTTP_RPC_SECRET" => "t")
+    expect([config.http_rpc_mount_path, config.http_rpc_secret, config.set?(:http_rpc_mount_path)]).to eq(["/rpc", "t", true])
+    expect(described_class.new(http_rpc_mount_path: "").http_rpc_mount_path).to eq("/_anycable")
+    expect { config.http_rpc_mount_path = "rpc" }
+      .to raise_error(AnyCable::RS::ConfigError,
+                      'invalid value "rpc" for `http_rpc_mount_path`: expected a path starting with `/`')
+    expect(config.http_rpc_mount_path).to eq("/rpc")
+    expect { config.update(http_rpc_mount_pth: "/x") }
+      .to raise_error(AnyCable::RS::ConfigError, /did you mean `http_rpc_mount_path`/)
   end
 
   it "is reachable process-wide through AnyCable::RS.configure" do

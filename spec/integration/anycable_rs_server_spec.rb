@@ -80,7 +80,10 @@ RSpec.describe "anycable-rs server", integration: true, anycable_rs_only: true d
     expect(client.wait_for_received("feed", timeout: 5) { |data| data == { "after" => "restart" } }).to be_truthy
   end
 
-  it "serves connections in every Puma worker in cluster mode (preload_app!) and stops them gracefully" do
+  # in_process_rpc: tells the workers apart by the pid that channel code reports, which is the
+  # RPC server's when the channels run in another process (CABLE_RPC=grpc|http).
+  it "serves connections in every Puma worker in cluster mode (preload_app!) and stops them gracefully",
+     in_process_rpc: true do
     puma = start_server("PUMA_WORKERS" => "2")
     by_pid = Hash.new { |hash, pid| hash[pid] = [] }
     100.times do

@@ -95,8 +95,10 @@ RSpec.describe "Broadcasting across processes", integration: true do
     client.frames.select { |f| f.type == :text }.map(&:json).select { |m| m["type"] == "disconnect" }
   end
 
+  # in_process_rpc: tells the Puma workers apart by the pid channel code reports (see
+  # anycable_rs_server_spec.rb).
   it "reaches the clients of both Puma workers from other processes, and closes remote connections by identifiers",
-     anycable_rs_only: true do
+     anycable_rs_only: true, in_process_rpc: true do
     redis = start_redis
     puma = start_server("PUMA_WORKERS" => "2", **redis_env(redis))
     by_pid = {}

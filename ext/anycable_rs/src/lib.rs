@@ -21,7 +21,7 @@
 //! 6. Ruby values are never kept by Rust beyond a call, so nothing needs GC marking.
 //! 7. Calls from Ruby that may wait either enqueue and return (`broadcast`, `publish_raw`,
 //!    `accept`), do only non-blocking pushes (`disconnect_remote`), or wait without the GVL in
-//!    short slices (`take`, `shutdown`).
+//!    short slices (`take`, `shutdown`, `RpcServer#stop`).
 
 mod bridge;
 mod engine_config;
@@ -30,6 +30,7 @@ mod gvl;
 mod job;
 mod logging;
 mod node;
+mod rpc_server;
 mod ruby_json;
 
 /// The entry point Ruby calls when it loads the library (`Init_anycable_rs`).
@@ -46,6 +47,7 @@ mod boot {
         super::bridge::init(ruby, native)?;
         super::job::init(ruby, native)?;
         super::node::init(ruby, native)?;
+        super::rpc_server::init(ruby, native)?;
         Ok(())
     }
 }

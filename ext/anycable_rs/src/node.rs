@@ -1,5 +1,7 @@
 //! `AnyCable::RS::Native::Node`: the WebSocket server of this process — a tokio runtime and
-//! the engine's node, with channel logic reached through a `Bridge`.
+//! the engine's node, with channel logic reached through the controller `rpc_host` selects
+//! (`anycable_engine::rpc::controller_for`): the in-process `Bridge` (its worker threads are
+//! then started by the Ruby side), gRPC or HTTP RPC.
 //!
 //! A node belongs to the process that created it. After `fork` the runtime's threads do not
 //! exist in the child, so a node inherited that way is never shut down or dropped there (that
@@ -10,7 +12,8 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use anycable_engine::node::{Node, UpgradeRequest};
-use anycable_engine::rpc::bridge::{Bridge, JobQueue};
+use anycable_engine::rpc::bridge::JobQueue;
+use anycable_engine::rpc::controller_for;
 use magnus::scan_args::scan_args;
 use magnus::{function, method, prelude::*, Error, RHash, RModule, RString, Ruby, Value};
 use tokio::runtime::Runtime;
@@ -47,6 +50,8 @@ impl Drop for NodeObj {
 impl NodeObj {
     /// `Node.new(engine_config, bridge, threads)`: starts the runtime (`threads` tokio workers;
     /// 0 = one per CPU this process may use, which honours `taskset` and cgroup CPU quotas).
+    /// Channel logic goes to `bridge` when `rpc_host` is unset, else to the RPC server there;
+    /// a bad `rpc_host` (or TLS setting) raises `AnyCable::RS::ConfigError`.
     fn new(ruby: &Ruby, config: &EngineConfig, bridge: &BridgeObj, threads: usize) -> Result<Self, Error> {
         logging::init(config.0.effective_log_level());
         let threads = match threads {
@@ -60,7 +65,18 @@ impl NodeObj {
             .build()
             .map_err(|e| errors::error(ruby, format!("cannot start the tokio runtime: {e}")))?;
         let queue = Arc::clone(&bridge.queue);
-        let node = Node::new(config.0.clone(), Arc::new(Bridge::new(Arc::clone(&queue))));
+        let controller = {
+            let _inside = runtime.enter(); // a gRPC channel starts its connection task here
+            controller_for(&config.0, &queue)
+        };
+        let controller = match controller {
+            Ok(controller) => controller,
+            Err(error) => {
+                runtime.shutdown_background();
+                return Err(Error::new(ruby.get_inner(&errors::CONFIG_ERROR), error.to_string()));
+            }
+        };
+        let node = Node::new(config.0.clone(), controller);
         node.start(runtime.handle().clone());
         Ok(Self { pid: std::process::id(), node, runtime: Mutex::new(Some(runtime)), queue })
     }

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use crate::secret::{self, Secret};
+
 /// Every setting the engine knows, in the order the docs list them.
 pub const KEYS: &[&str] = &[
     "path",
@@ -19,9 +21,14 @@ pub const KEYS: &[&str] = &[
     "ping_interval",
     "shutdown_timeout",
     "rpc_host",
+    "secret",
+    "http_rpc_secret",
     "rpc_concurrency",
     "rpc_pool_size",
     "disconnect_rate",
+    "rpc_enable_tls",
+    "rpc_tls_verify",
+    "rpc_tls_root_ca",
     "broadcast_adapter",
     "redis_url",
     "redis_channel",
@@ -94,12 +101,24 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// Remote RPC server; `None` means the in-process bridge.
     pub rpc_host: Option<String>,
+    /// The application secret AnyCable derives other keys from (see [`Self::http_rpc_secret`]).
+    pub secret: Option<Secret>,
+    /// The Bearer token of HTTP RPC calls; use [`Self::http_rpc_secret`], which falls back to
+    /// the one derived from `secret`.
+    pub http_rpc_secret: Option<Secret>,
     /// Most RPC calls in flight at once.
     pub rpc_concurrency: usize,
     /// Ruby worker threads of the in-process bridge.
     pub rpc_pool_size: usize,
     /// Disconnect calls per second sent to the RPC side.
     pub disconnect_rate: u32,
+    /// gRPC over TLS (also implied by a `grpcs://` `rpc_host` or a `rpc_tls_root_ca`).
+    pub rpc_enable_tls: bool,
+    /// Verify the gRPC server's certificate (off: any certificate is accepted; development only).
+    pub rpc_tls_verify: bool,
+    /// The CA that signed the gRPC server's certificate: a PEM file's path or the PEM itself
+    /// (unset: the system's roots).
+    pub rpc_tls_root_ca: Option<String>,
     /// Where broadcasts come from.
     pub broadcast_adapter: BroadcastAdapter,
     /// Redis URL for the Redis adapter.
@@ -135,9 +154,14 @@ impl Default for Config {
             ping_interval: Duration::from_secs(3),
             shutdown_timeout: Duration::from_secs(30),
             rpc_host: None,
+            secret: None,
+            http_rpc_secret: None,
             rpc_concurrency: 28,
             rpc_pool_size: 4,
             disconnect_rate: 100,
+            rpc_enable_tls: false,
+            rpc_tls_verify: true,
+            rpc_tls_root_ca: None,
             broadcast_adapter: BroadcastAdapter::Local,
             redis_url: None,
             redis_channel: "__anycable__".into(),
@@ -272,6 +296,19 @@ impl Config {
             "rpc_host" => {
                 self.rpc_host = optional_string(value).map_err(|()| bad("a host:port or http(s):// URL"))?
             }
+            "secret" | "http_rpc_secret" => {
+                // Not even a mistyped secret is echoed in the error.
+                let secret = optional_secret(value).map_err(|()| ConfigError::InvalidValue {
+                    key,
+                    value: secret::FILTERED.to_owned(),
+                    expected: "a string".to_owned(),
+                })?;
+                if key == "secret" {
+                    self.secret = secret;
+                } else {
+                    self.http_rpc_secret = secret;
+                }
+            }
             "rpc_concurrency" => {
                 self.rpc_concurrency =
                     integer(value, 1, 10_000).ok_or_else(|| bad("a whole number from 1 to 10000"))? as usize;
@@ -284,6 +321,12 @@ impl Config {
                 self.disconnect_rate = integer(value, 1, 1_000_000)
                     .ok_or_else(|| bad("calls per second from 1 to 1000000"))?
                     as u32;
+            }
+            "rpc_enable_tls" => self.rpc_enable_tls = boolean(value).ok_or_else(|| bad("true or false"))?,
+            "rpc_tls_verify" => self.rpc_tls_verify = boolean(value).ok_or_else(|| bad("true or false"))?,
+            "rpc_tls_root_ca" => {
+                self.rpc_tls_root_ca =
+                    optional_string(value).map_err(|()| bad("a PEM file's path or the PEM itself"))?
             }
             "broadcast_adapter" => {
                 self.broadcast_adapter = match string(value).as_deref() {
@@ -343,7 +386,8 @@ impl Config {
         Ok(())
     }
 
-    /// The effective settings as JSON, with AnyCable's names (durations in seconds).
+    /// The effective settings as JSON, with AnyCable's names (durations in seconds). Secrets
+    /// that are set show as `"[FILTERED]"`, so the map can be logged.
     pub fn to_map(&self) -> Map<String, Value> {
         let mut map = Map::new();
         map.insert("path".into(), self.path.clone().into());
@@ -353,9 +397,14 @@ impl Config {
         map.insert("ping_interval".into(), self.ping_interval.as_secs().into());
         map.insert("shutdown_timeout".into(), self.shutdown_timeout.as_secs().into());
         map.insert("rpc_host".into(), self.rpc_host.clone().into());
+        map.insert("secret".into(), filtered(self.secret.as_ref()));
+        map.insert("http_rpc_secret".into(), filtered(self.http_rpc_secret.as_ref()));
         map.insert("rpc_concurrency".into(), self.rpc_concurrency.into());
         map.insert("rpc_pool_size".into(), self.rpc_pool_size.into());
         map.insert("disconnect_rate".into(), self.disconnect_rate.into());
+        map.insert("rpc_enable_tls".into(), self.rpc_enable_tls.into());
+        map.insert("rpc_tls_verify".into(), self.rpc_tls_verify.into());
+        map.insert("rpc_tls_root_ca".into(), self.rpc_tls_root_ca.clone().into());
         map.insert("broadcast_adapter".into(), self.broadcast_adapter.name().into());
         map.insert("redis_url".into(), self.redis_url.clone().into());
         map.insert("redis_channel".into(), self.redis_channel.clone().into());
@@ -369,6 +418,13 @@ impl Config {
         map
     }
 
+    /// The Bearer token of HTTP RPC calls: `http_rpc_secret`, else the hex HMAC-SHA256 of
+    /// `secret` with the message `rpc-cable` (as AnyCable derives it), else none.
+    pub fn http_rpc_secret(&self) -> Option<Secret> {
+        let derived = || self.secret.as_ref().map(|s| s.derive(secret::HTTP_RPC_PURPOSE));
+        self.http_rpc_secret.clone().or_else(derived)
+    }
+
     /// The level logs are written at: `debug: true` lowers it to `debug`.
     pub fn effective_log_level(&self) -> LogLevel {
         if self.debug {
@@ -377,6 +433,15 @@ impl Config {
             self.log_level
         }
     }
+}
+
+fn filtered(secret: Option<&Secret>) -> Value {
+    secret.map_or(Value::Null, |_| secret::FILTERED.into())
+}
+
+/// Like [`optional_string`]; a secret is kept as written, only surrounding blanks go.
+fn optional_secret(value: &Value) -> Result<Option<Secret>, ()> {
+    Ok(optional_string(value)?.map(Secret::new))
 }
 
 fn one_of(names: &[&str]) -> String {
@@ -475,6 +540,7 @@ mod tests {
         assert_eq!(c.ping_interval, Duration::from_secs(3));
         assert_eq!(c.rpc_concurrency, 28);
         assert_eq!(c.disconnect_rate, 100);
+        assert!(!c.rpc_enable_tls && c.rpc_tls_verify && c.rpc_tls_root_ca.is_none());
         assert_eq!(c.shutdown_timeout, Duration::from_secs(30));
         assert_eq!(c.redis_channel, "__anycable__");
         assert_eq!(c.broadcast_adapter, BroadcastAdapter::Local);
@@ -558,6 +624,24 @@ mod tests {
         assert_eq!(err.to_string(), "unknown setting `ping_intrval`; did you mean `ping_interval`?");
         let err = from(json!({"zzz": 1})).unwrap_err();
         assert!(err.to_string().starts_with("unknown setting `zzz`; known settings: path,"), "{err}");
+    }
+
+    #[test]
+    fn secrets_are_filtered_and_the_http_rpc_one_derives_from_secret() {
+        let c = from(json!({"secret": " s3cr3t\n"})).unwrap();
+        // `echo -n rpc-cable | openssl dgst -sha256 -hmac s3cr3t`
+        let derived = "4b7da2749fe2a4534cec0d2acbd16277a800cf2acd31158ac4edae4a62a8f18d";
+        assert_eq!(c.http_rpc_secret().unwrap().expose(), derived);
+        assert_eq!(c.to_map()["secret"], "[FILTERED]");
+        assert_eq!(c.to_map()["http_rpc_secret"], Value::Null);
+        assert!(!format!("{c:?}").contains("s3cr3t"), "Debug shows no secret");
+
+        let c = from(json!({"secret": "s3cr3t", "http_rpc_secret": "explicit"})).unwrap();
+        assert_eq!(c.http_rpc_secret().unwrap().expose(), "explicit", "an explicit one wins");
+        assert_eq!(c.to_map()["http_rpc_secret"], "[FILTERED]");
+        assert_eq!(from(json!({"secret": ""})).unwrap().http_rpc_secret(), None);
+        let err = from(json!({"http_rpc_secret": 42})).unwrap_err();
+        assert_eq!(err.to_string(), "invalid value [FILTERED] for `http_rpc_secret`: expected a string");
     }
 
     #[test]

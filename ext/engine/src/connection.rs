@@ -56,6 +56,8 @@ struct Connection {
     handle: SessionHandle,
     control: Arc<Control>,
     env: Env,
+    /// The session id clients and RPC servers know (`Node::sid`), sent with every call.
+    public_sid: String,
     /// From `Connect`; shared with the node's live-session list, never copied.
     identifiers: Arc<str>,
     subscriptions: HashMap<Arc<str>, Subscription>,
@@ -93,8 +95,10 @@ pub(crate) async fn serve(node: Arc<Node>, socket: std::net::TcpStream, request:
     node.tasks.spawn(async move { writer::run(sink, &writer_control).await });
 
     let env = Env { url: request.url, headers: request.headers, ..Env::default() };
+    let public_sid = node.sid(handle.id);
     let mut connection = Connection {
         node,
+        public_sid,
         handle,
         control: Arc::clone(&control),
         env,
@@ -132,7 +136,7 @@ impl Connection {
 
     /// The `Connect` call; true when the client was welcomed.
     async fn connect(&mut self) -> bool {
-        let request = ConnectionRequest { env: self.env.clone(), sid: self.node.sid(self.sid()) };
+        let request = ConnectionRequest { env: self.env.clone(), sid: self.public_sid.clone() };
         let reply = tokio::time::timeout(RPC_DEADLINE, self.node.controller.connect(request)).await;
         match reply.unwrap_or(Err(RpcError::Unavailable("no reply within the deadline".into()))) {
             Ok(reply) if reply.status == Status::Success => {
@@ -226,6 +230,7 @@ impl Connection {
             connection_identifiers: self.identifiers.to_string(),
             data: command.data.unwrap_or_default(),
             env: Env { istate, ..self.env.clone() },
+            sid: self.public_sid.clone(),
         };
         let reply = tokio::time::timeout(RPC_DEADLINE, self.node.controller.command(request)).await;
         match reply.unwrap_or(Err(RpcError::Unavailable("no reply within the deadline".into()))) {
@@ -304,6 +309,7 @@ impl Connection {
             identifiers: self.identifiers.to_string(),
             subscriptions,
             env: Env { istate, ..std::mem::take(&mut self.env) },
+            sid: std::mem::take(&mut self.public_sid),
         };
         let (controller, sid) = (Arc::clone(&self.node.controller), self.sid());
         self.node.tasks.spawn(async move {

@@ -14,7 +14,11 @@
 //! - [`broadcast`]: broadcasts from other processes: AnyCable publications, stock Action
 //!   Cable's Redis format, and the Redis subscriber that brings both in.
 //! - [`rpc`]: AnyCable RPC messages and the [`rpc::Controller`] trait (in-process bridge,
-//!   gRPC, HTTP RPC) through which channel logic is reached.
+//!   gRPC, HTTP RPC, chosen by [`rpc::controller_for`]) through which channel logic is
+//!   reached; the paced disconnect queue of remote controllers; and the gRPC server that
+//!   serves the bridge's job queue to other WebSocket servers.
+//! - [`secret`]: secret settings that never print their value, and the keys AnyCable derives
+//!   from the application `secret`.
 //! - [`node`]: accepts hijacked sockets, pings, broadcasts, shuts down; `connection` runs one
 //!   client (connect → commands → disconnect), `writer` writes its socket, [`session`] is
 //!   the bounded queue between them and everything else, [`sessions`] lists live ones.
@@ -28,6 +32,7 @@ pub mod hub;
 pub mod node;
 pub mod protocol;
 pub mod rpc;
+pub mod secret;
 pub mod session;
 pub mod sessions;
 mod writer;

@@ -270,6 +270,8 @@ impl Node {
     /// call is made. Returns whether all of it finished within `shutdown_timeout`.
     pub async fn shutdown(&self) -> bool {
         self.shutdown.cancel();
+        // Every session's disconnect call comes now: a paced disconnect queue stops pacing.
+        self.controller.shutdown();
         self.tasks.close();
         tokio::time::timeout(self.config.shutdown_timeout, self.tasks.wait()).await.is_ok()
     }

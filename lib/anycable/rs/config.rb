@@ -12,18 +12,21 @@ module AnyCable
     #     config.headers = %w[cookie authorization]
     #   end
     #
-    # A few settings only the Ruby side uses (the HTTP broadcast endpoint's `secret` and
-    # `broadcast_key`) are kept here and never handed to the engine. Secrets never appear in
-    # `to_h` or `inspect`, so a config can be logged safely.
+    # A few settings only the Ruby side uses (the HTTP broadcast endpoint's `broadcast_key`,
+    # the HTTP RPC endpoint's `http_rpc_mount_path`) are kept here and never handed to the
+    # engine. Secrets (`secret`, `http_rpc_secret`, `broadcast_key`) never appear in `to_h` or
+    # `inspect`, so a config can be logged safely.
     class Config
       # Ruby-side settings and their defaults (nil: not set).
       RUBY_DEFAULTS = {
-        # The application secret AnyCable derives other keys from (broadcast_key: PROTOCOL §3).
-        "secret" => nil,
         # The Bearer token of POST /_broadcast; default: hex HMAC-SHA256(secret, "broadcast-cable").
-        "broadcast_key" => nil
+        "broadcast_key" => nil,
+        # Where the Railtie mounts the HTTP RPC endpoint (see HTTPRPCEndpoint).
+        "http_rpc_mount_path" => "/_anycable"
       }.freeze
-      SECRETS = %w[secret broadcast_key].freeze
+      # Ruby-side settings that are paths (the others are optional strings).
+      RUBY_PATHS = %w[http_rpc_mount_path].freeze
+      SECRETS = %w[secret http_rpc_secret broadcast_key].freeze
       FILTERED = "[FILTERED]"
 
       # Every setting the engine knows (the Ruby-side ones are added only when it does not).
@@ -60,8 +63,9 @@ module AnyCable
         merged = @settings.merge(settings.transform_keys(&:to_s))
         check_ruby_key_spelling(merged.keys)
         ruby = merged.slice(*self.class.ruby_keys)
-        engine = Native::EngineConfig.new(merged.reject { |key, _| ruby.key?(key) }).to_h
-        @effective = engine.merge(ruby_settings(ruby))
+        given = merged.reject { |key, _| ruby.key?(key) }
+        engine = Native::EngineConfig.new(given).to_h
+        @effective = engine.merge(ruby_settings(ruby)).merge(engine_secrets(engine, given))
         @settings = merged
         self
       end
@@ -128,15 +132,31 @@ module AnyCable
         end
       end
 
-      # Ruby-side settings are strings; an empty one means "not set" (`ANYCABLE_SECRET=`).
+      # Ruby-side settings are strings; an empty one means "not set" (`ANYCABLE_BROADCAST_KEY=`),
+      # which for a path means its default.
       def ruby_settings(given)
-        RUBY_DEFAULTS.slice(*self.class.ruby_keys).merge(given) do |key, _default, value|
+        defaults = RUBY_DEFAULTS.slice(*self.class.ruby_keys)
+        defaults.merge(given) do |key, default, value|
           unless value.nil? || value.is_a?(String) || value.is_a?(Symbol)
             raise ConfigError, "invalid value of class #{value.class} for `#{key}`: expected a string"
           end
 
-          value.to_s.strip.empty? ? nil : value.to_s
+          value = value.to_s.strip.empty? ? nil : value.to_s
+          RUBY_PATHS.include?(key) ? ruby_path(key, value, default) : value
         end
+      end
+
+      def ruby_path(key, value, default)
+        return default if value.nil?
+        return value.strip if value.strip.start_with?("/")
+
+        raise ConfigError, "invalid value #{value.inspect} for `#{key}`: expected a path starting with `/`"
+      end
+
+      # The engine shows secrets as "[FILTERED]" (its to_h can be logged); the value is the one
+      # given, which the engine accepted (a string; blanks around it dropped, as there).
+      def engine_secrets(engine, given)
+        SECRETS.select { |key| engine[key] == FILTERED }.to_h { |key| [key, given[key].to_s.strip] }
       end
     end
   end

@@ -11,12 +11,19 @@ module AnyCable
     # "/_broadcast", a String at that path, `false` never; unset (nil), it is mounted at
     # "/_broadcast" when `broadcast_adapter` is `http`. (Or mount it yourself in routes.rb:
     # `mount AnyCable::RS.broadcast_endpoint => "/_broadcast"`.)
+    #
+    # `config.anycable_rs.http_rpc_endpoint` mounts the HTTP RPC endpoint (this app's channels
+    # served to anycable-go or another anycable-rs): `true` at `http_rpc_mount_path`
+    # ("/_anycable"), a String at that path, `false` never; unset (nil), it is mounted at
+    # `http_rpc_mount_path` when that setting is given (ANYCABLE_HTTP_RPC_MOUNT_PATH, as
+    # AnyCable's Rails integration does). (Or: `mount AnyCable::RS.http_rpc_endpoint => "/_anycable"`.)
     class Railtie < ::Rails::Railtie
       BROADCAST_PATH = "/_broadcast"
 
       config.anycable_rs = ActiveSupport::OrderedOptions.new
       config.anycable_rs.mount = false
       config.anycable_rs.broadcast_endpoint = nil
+      config.anycable_rs.http_rpc_endpoint = nil
 
       initializer "anycable_rs.logger" do
         AnyCable::RS.logger = ::Rails.logger if ::Rails.logger
@@ -36,6 +43,13 @@ module AnyCable
         app.config.after_initialize do
           path = Railtie.broadcast_path(app.config.anycable_rs.broadcast_endpoint)
           app.routes.prepend { mount AnyCable::RS.broadcast_endpoint => path, internal: true } if path
+        end
+      end
+
+      initializer "anycable_rs.http_rpc_endpoint" do |app|
+        app.config.after_initialize do
+          path = Railtie.http_rpc_path(app.config.anycable_rs.http_rpc_endpoint)
+          app.routes.prepend { mount AnyCable::RS.http_rpc_endpoint => path, internal: true } if path
         end
       end
 
@@ -62,6 +76,14 @@ module AnyCable
           AnyCable::RS::RedisPublisher.load_redis! if AnyCable::RS.broadcaster.redis?
         rescue AnyCable::RS::Error => e
           AnyCable::RS.logger.error("anycable-rs: #{e.message}")
+        end
+      end
+
+      def self.http_rpc_path(setting, config = AnyCable::RS.config)
+        case setting
+        when String then setting
+        when true then config.http_rpc_mount_path
+        when nil then config.set?(:http_rpc_mount_path) ? config.http_rpc_mount_path : nil
         end
       end
 

@@ -8,6 +8,7 @@ ROOT = File.expand_path("../../..", __dir__) unless defined?(ROOT)
 require_relative "puma_server"
 require_relative "node_cable_client"
 require_relative "raw_cable_client"
+require_relative "remote_rpc"
 
 module IntegrationSupport
   class << self
@@ -93,6 +94,15 @@ end
 RSpec.configure do |config|
   config.include IntegrationSupport::Helpers, integration: true
 
+  # In a remote RPC mode (CABLE_RPC=grpc|http) the channels run in another process than the
+  # WebSocket server: examples that look at the server's own process (`in_process_rpc`: which
+  # Puma worker ran a channel) do not apply, and those that start RPC servers of their own
+  # (`own_rpc_servers`) already ran in the default mode.
+  if IntegrationSupport::RemoteRpc.remote?
+    config.filter_run_excluding(in_process_rpc: true)
+    config.filter_run_excluding(own_rpc_servers: true)
+  end
+
   config.after(:each, integration: true) do
     integration_clients.each do |client|
       client.is_a?(IntegrationSupport::NodeCableClient) ? client.stop : client.close
@@ -106,6 +116,8 @@ RSpec.configure do |config|
     running = IntegrationSupport.started_server
     if running && example.exception && ENV["INTEGRATION_LOG"] != "0"
       warn "\n--- tail of #{running.log_path} ---\n#{running.log.lines.last(60).join}--- end of log ---"
+      rpc = running.rpc_server
+      warn "\n--- tail of #{rpc.log_path} (RPC) ---\n#{rpc.log.lines.last(40).join}--- end of log ---" if rpc
     end
   end
 end

@@ -8,17 +8,45 @@ require "socket"
 module IntegrationSupport
   # A real Puma (single mode) serving spec/integration/app on a free port, started once for
   # the whole run with the app's own bundle. CABLE_SERVER passes through to choose the server.
+  # In a remote RPC mode (CABLE_RPC, see RemoteRpc) #start first starts the process that runs
+  # the channels ("B", #rpc_server) and points this Puma at it.
   class PumaServer
     APP_DIR = File.join(ROOT, "spec", "integration", "app")
     GEMFILE = File.join(APP_DIR, "Gemfile")
     BOOT_TIMEOUT = 30
 
-    attr_reader :port, :log_path, :pid
+    attr_reader :port, :log_path, :pid, :rpc_server
 
-    # port: reuse a port (a restart); env: extra environment for the app (e.g. PUMA_WORKERS).
-    def initialize(port: nil, env: {})
+    # Runs the block with the environment of a process of the app's bundle (`env` on top),
+    # outside the specs' own bundle; the app's bundle is resolved once per run.
+    def self.with_app_bundle(env)
+      env = {
+        "BUNDLE_GEMFILE" => GEMFILE,
+        "RAILS_ENV" => "test",
+        "RACK_ENV" => "test",
+        "CABLE_SERVER" => ENV.fetch("CABLE_SERVER", nil)
+      }.merge(env)
+      Bundler.with_unbundled_env do
+        @bundle_ready ||= system(env, "bundle", "check", chdir: APP_DIR, out: File::NULL, err: File::NULL) ||
+                          system(env, "bundle", "install", "--local", "--quiet", chdir: APP_DIR) ||
+                          raise("bundle install --local failed for #{GEMFILE}")
+        yield env
+      end
+    end
+
+    def self.free_port
+      server = TCPServer.new("127.0.0.1", 0)
+      server.addr[1]
+    ensure
+      server&.close
+    end
+
+    # port: reuse a port (a restart); env: extra environment for the app (e.g. PUMA_WORKERS);
+    # remote_rpc: false for a Puma that must not get a B of its own (B itself in HTTP mode).
+    def initialize(port: nil, env: {}, remote_rpc: true)
       @port = port || free_port
       @env = env
+      @remote_rpc = remote_rpc
       @log_path = File.join(APP_DIR, "log", "puma-#{@port}.log")
     end
 
@@ -35,26 +63,28 @@ module IntegrationSupport
       stale = Dir[File.join(File.dirname(log_path), "puma-*.log")].select { |f| File.mtime(f) < Time.now - 3600 }
       FileUtils.rm_f(stale)
       FileUtils.mkdir_p(File.join(APP_DIR, "tmp"))
+      start_rpc_server
       with_app_bundle do |env|
-        unless system(env, "bundle", "check", chdir: APP_DIR, out: File::NULL, err: File::NULL) ||
-               system(env, "bundle", "install", "--local", "--quiet", chdir: APP_DIR)
-          raise "bundle install --local failed for #{GEMFILE}"
-        end
-
         @pid = Process.spawn(env, "bundle", "exec", "puma", "-C", "config/puma.rb",
                              chdir: APP_DIR, out: log_path, err: %i[child out], pgroup: true)
       end
       wait_until_up
+      warm_up if @rpc_server
       self
+    rescue StandardError
+      stop # Puma and its B: nothing outlives a failed start
+      raise
     end
 
+    # Stops Puma, then its B (which answers the disconnect calls Puma makes on the way out).
     def stop
-      return unless @pid
-
-      signal("TERM")
-      signal("KILL") unless wait_exit(10)
-      wait_exit(5)
-      @pid = nil
+      if @pid
+        signal("TERM")
+        signal("KILL") unless wait_exit(10)
+        wait_exit(5)
+        @pid = nil
+      end
+      @rpc_server&.stop
     end
 
     # Sends SIGTERM to Puma alone (as a platform does) and returns whether it exited in time.
@@ -90,22 +120,47 @@ module IntegrationSupport
 
     private
 
-    def with_app_bundle(&block)
-      env = {
-        "BUNDLE_GEMFILE" => GEMFILE,
-        "PORT" => port.to_s,
-        "RAILS_ENV" => "test",
-        "RACK_ENV" => "test",
-        "CABLE_SERVER" => ENV.fetch("CABLE_SERVER", nil)
-      }.merge(@env)
-      Bundler.with_unbundled_env { block.call(env) }
+    def with_app_bundle(&)
+      self.class.with_app_bundle({ "PORT" => port.to_s }.merge(@env), &)
     end
 
     def free_port
-      server = TCPServer.new("127.0.0.1", 0)
-      server.addr[1]
+      self.class.free_port
+    end
+
+    # Remote RPC modes: B gets the spec's environment (plus a shared Redis for broadcasts made
+    # by channel code), and this Puma the same plus where B is.
+    def start_rpc_server
+      mode = @remote_rpc && RemoteRpc.mode_for(@env)
+      return unless mode
+
+      broadcasts = RemoteRpc.broadcast_env(@env)
+      @shared_redis = !broadcasts.empty?
+      @env = broadcasts.merge(@env)
+      @rpc_server = RemoteRpc.start_companion(mode, @env)
+      @env = @env.merge(@rpc_server.client_env)
+    end
+
+    # Starts this Puma's node with a refused connection (its connect goes through B: the whole
+    # path works) and, with the mode's shared Redis, waits for its subscriber: a broadcast that
+    # channel code makes in B must find it listening. (Specs with Redis settings of their own
+    # wait for delivery themselves, as they do in-process.)
+    def warm_up
+      client = RawCableClient.new(cable_url, headers: { "Origin" => http_origin, "Cookie" => "user=reject" })
+      raise "the warm-up connection through #{@rpc_server.class} was not refused:\n#{log}" unless client.wait_closed(timeout: 15)
+
+      return unless @shared_redis
+
+      deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 10
+      until JSON.parse(Net::HTTP.get(URI("#{http_origin}/stats")))["redis"] == true
+        if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+          raise "the node's Redis subscriber did not connect within 10 s:\n#{log}"
+        end
+
+        sleep 0.05
+      end
     ensure
-      server&.close
+      client&.close
     end
 
     def wait_until_up

@@ -13,6 +13,11 @@ use std::pin::Pin;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub mod bridge;
+pub mod disconnect_queue;
+pub mod grpc;
+pub mod grpc_server;
+pub mod http;
+pub mod proto;
 
 /// Outcome of an RPC call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -126,6 +131,10 @@ pub struct CommandMessage {
     pub data: String,
     /// Full cstate and the istate of this identifier.
     pub env: Env,
+    /// The session id (see [`ConnectionRequest::sid`]): call metadata for remote controllers
+    /// (gRPC sends it with every call, as anycable-go does); never serialized.
+    #[serde(skip)]
+    pub sid: String,
 }
 
 /// `Command` reply.
@@ -160,6 +169,9 @@ pub struct DisconnectRequest {
     pub subscriptions: Vec<String>,
     /// cstate, and istate as identifier → JSON-encoded channel state.
     pub env: Env,
+    /// The session id, as in [`CommandMessage::sid`]; never serialized.
+    #[serde(skip)]
+    pub sid: String,
 }
 
 /// `Disconnect` reply.
@@ -206,6 +218,35 @@ pub trait Controller: Send + Sync + 'static {
     fn command(&self, request: CommandMessage) -> BoxFuture<Result<CommandResponse, RpcError>>;
     /// A connected client went away.
     fn disconnect(&self, request: DisconnectRequest) -> BoxFuture<Result<DisconnectResponse, RpcError>>;
+
+    /// The node started its graceful shutdown: calls still to come (the disconnects of every
+    /// session) should go out as fast as they can, e.g. a paced disconnect queue stops pacing.
+    /// The node waits for those calls within `shutdown_timeout`. Default: nothing to do.
+    fn shutdown(&self) {}
+}
+
+/// The controller `config` asks for (PROTOCOL §4 `rpc_host`):
+/// - unset: the in-process bridge on `queue` (Ruby worker threads of this process);
+/// - `host:port` (also `grpc://host:port`, or `grpcs://host:port` for TLS): gRPC;
+/// - an `http://` or `https://` URL: HTTP RPC.
+///
+/// Disconnect calls of remote controllers go through a [`disconnect_queue::DisconnectQueue`]
+/// paced at `disconnect_rate`. Must be called within a tokio runtime context
+/// (`Runtime::enter`): the gRPC channel starts its connection task there.
+pub fn controller_for(
+    config: &crate::config::Config,
+    queue: &std::sync::Arc<bridge::JobQueue>,
+) -> Result<std::sync::Arc<dyn Controller>, crate::config::ConfigError> {
+    use std::sync::Arc;
+    let Some(host) = config.rpc_host.as_deref() else {
+        return Ok(Arc::new(bridge::Bridge::new(Arc::clone(queue))));
+    };
+    let remote: Arc<dyn Controller> = if host.starts_with("http://") || host.starts_with("https://") {
+        Arc::new(http::HttpController::new(config)?)
+    } else {
+        Arc::new(grpc::GrpcController::new(config)?)
+    };
+    Ok(Arc::new(disconnect_queue::DisconnectQueue::new(remote, config.disconnect_rate)))
 }
 
 #[cfg(test)]
@@ -238,8 +279,10 @@ mod tests {
             connection_identifiers: "{}".into(),
             data: r#"{"action":"x"}"#.into(),
             env: Env { url: "http://h/cable".into(), ..Env::default() },
+            sid: "n1-5".into(),
         };
         let value = serde_json::to_value(&request).unwrap();
+        assert!(value.get("sid").is_none(), "a command's sid is metadata, never in the payload");
         assert_eq!(value["connection_identifiers"], "{}");
         assert_eq!(value["env"]["url"], "http://h/cable");
         assert_eq!(serde_json::to_value(Status::Failure).unwrap(), json!(2));

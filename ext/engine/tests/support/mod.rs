@@ -38,7 +38,7 @@ fn user(env: &Env) -> Option<String> {
 }
 
 impl App {
-    fn do_connect(request: ConnectionRequest) -> ConnectionResponse {
+    pub fn do_connect(request: ConnectionRequest) -> ConnectionResponse {
         match user(&request.env).as_deref() {
             Some("boom") => {
                 ConnectionResponse { status: Status::Error, error_msg: "boom".into(), ..Default::default() }
@@ -66,7 +66,7 @@ impl App {
         }
     }
 
-    fn do_command(&self, request: CommandMessage) -> CommandResponse {
+    pub fn do_command(&self, request: CommandMessage) -> CommandResponse {
         self.commands.fetch_add(1, Ordering::SeqCst);
         let id: Value = serde_json::from_str(&request.identifier).unwrap_or(Value::Null);
         let room = id["room"].as_str().unwrap_or("0").to_owned();
@@ -154,7 +154,12 @@ pub struct Server {
 /// A node behind a front that reads the HTTP upgrade request and hands the socket over.
 pub fn start(config: Config) -> Server {
     let app = Arc::new(App::default());
-    let node = Node::new(config, Arc::new(TestController(Arc::clone(&app))));
+    start_with(config, Arc::new(TestController(Arc::clone(&app))), app)
+}
+
+/// [`start`] with another controller (`app` is what the test's own controller plays).
+pub fn start_with(config: Config, controller: Arc<dyn Controller>, app: Arc<App>) -> Server {
+    let node = Node::new(config, controller);
     node.start(tokio::runtime::Handle::current());
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();

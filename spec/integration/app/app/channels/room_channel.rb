@@ -1,0 +1,12 @@
+# frozen_string_literal: true
+
+# Streams from its room and keeps the room in channel state (istate under a stateless
+# server): one subscribe that answers with streams, state and a confirmation.
+class RoomChannel < ApplicationCable::Channel
+  channel_state :room
+
+  def subscribed
+    self.room = params[:room].to_s
+    stream_from "room:#{room}"
+  end
+end
