@@ -41,9 +41,15 @@ module AnyCable
     class << self
       attr_writer :logger, :handler
 
-      # The process-wide settings: defaults, then ANYCABLE_* environment variables.
+      # The process-wide settings: defaults (and presets), config/anycable.yml, ANYCABLE_*
+      # variables (see Config.load), then what `configure` assigns. Loaded on first use; unknown
+      # keys are logged then.
       def config
-        @config ||= Config.from_env
+        return @config if @config
+
+        @config = Config.load
+        @config.warnings.each { |warning| logger.warn("anycable-rs: #{warning}") }
+        @config
       end
 
       # Yields the settings for changes: `AnyCable::RS.configure { |c| c.ping_interval = 5 }`.
@@ -52,8 +58,13 @@ module AnyCable
         config
       end
 
+      # Rails.logger when there is one; else stdout under the Heroku preset, stderr otherwise.
       def logger
-        @logger ||= defined?(::Rails.logger) && ::Rails.logger ? ::Rails.logger : Logger.new($stderr)
+        return @logger if @logger
+        return @logger = ::Rails.logger if defined?(::Rails.logger) && ::Rails.logger
+
+        io = config.preset?("heroku") ? $stdout : $stderr
+        @logger ||= Logger.new(io)
       end
 
       # The Rack app to mount: `mount AnyCable::RS.server => "/cable"`.
@@ -166,7 +177,8 @@ module AnyCable
         running? && @shut_down == true
       end
 
-      # Live clients, streams and pending RPC calls of this process (empty before start).
+      # Open connections, live clients, streams and pending RPC calls of this process (empty
+      # before start).
       def stats
         running? ? @node.stats : {}
       end
@@ -182,6 +194,7 @@ module AnyCable
         at_exit { shutdown if @node.equal?(node) }
         warn_about_unsupported_settings
         warn_about_forked_broadcasts
+        log_config if config.debug?
         node
       end
 
@@ -205,6 +218,12 @@ module AnyCable
           logger.warn("anycable-rs: #{key}=#{settings[key].inspect} is not supported by this release yet and " \
                       "is ignored: channels run in this process")
         end
+      end
+
+      # Once per node, with debug on: every effective setting (secrets filtered) and the presets.
+      def log_config
+        presets = config.active_presets
+        logger.info("anycable-rs: config #{config.to_h.inspect} (presets: #{presets.empty? ? "none" : presets.join(", ")})")
       end
 
       def warn_about_forked_broadcasts

@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require "socket"
+require "stringio"
 
 # The Rack side of AnyCable::RS::Server; the WebSocket path end to end is in spec/integration.
 RSpec.describe AnyCable::RS::Server do
@@ -56,5 +57,49 @@ RSpec.describe AnyCable::RS::Server do
     expect(theirs.read).to start_with("HTTP/1.1 500").and include("bind Puma to tcp://")
   ensure
     theirs&.close
+  end
+
+  describe "max_connections" do
+    subject(:limited) do
+      described_class.new(config: AnyCable::RS::Config.new(allowed_origins: "*", max_connections: 10), node: -> { counter })
+    end
+
+    let(:counter) { Struct.new(:connections).new(0) }
+    let(:log) { StringIO.new }
+
+    before { AnyCable::RS.logger = Logger.new(log) }
+    after { AnyCable::RS.logger = nil }
+
+    it "answers 503 over the limit with one log line per 10 s, and warns once at 90 %" do
+      counter.connections = 8
+      # Under the limit (the 9th of 10 is 90 %): on to the hijack, which this env does not offer.
+      expect { limited.call(upgrade) }.to raise_error(AnyCable::RS::Error, /full hijack/)
+      counter.connections = 10
+      3.times do
+        status, headers, body = limited.call(upgrade)
+        expect([status, headers["retry-after"], body]).to eq([503, "5", ["Too many connections, retry later"]])
+      end
+      expect(log.string.scan("refused 1 WebSocket upgrade(s) with 503").size).to eq(1)
+      expect(log.string.scan("over 90 %").size).to eq(1)
+
+      allow(Process).to receive(:clock_gettime).and_call_original
+      later = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 11
+      allow(Process).to receive(:clock_gettime).with(Process::CLOCK_MONOTONIC).and_return(later)
+      limited.call(upgrade)
+      expect(log.string).to include("refused 3 WebSocket upgrade(s) with 503")
+    end
+
+    it "answers 503 on the socket when the node refuses a concurrent upgrade over the limit" do
+      counter.connections = 0
+      def counter.accept(*) = false
+      listener = TCPServer.new("127.0.0.1", 0)
+      client = TCPSocket.new("127.0.0.1", listener.addr[1])
+      socket = listener.accept
+      expect(limited.call(upgrade.merge("rack.hijack?" => true, "rack.hijack" => -> { socket }))).to eq([-1, {}, []])
+      expect(client.read).to start_with("HTTP/1.1 503 Service Unavailable").and include("Too many connections")
+      expect(log.string).to include("max_connections (10) reached")
+    ensure
+      [client, listener].each { |io| io&.close }
+    end
   end
 end

@@ -91,7 +91,8 @@ impl NodeObj {
 
     /// `#accept(fd, url, headers, protocols, key)`: duplicates `fd` (a connected socket whose
     /// upgrade request was already read; the caller closes its own IO afterwards) and serves
-    /// the duplicate. Returns at once.
+    /// the duplicate. Returns at once: true when served, false when `max_connections` are
+    /// already open (the duplicate is closed, nothing is written: the caller answers 503).
     fn accept(
         ruby: &Ruby,
         rb_self: &Self,
@@ -100,7 +101,7 @@ impl NodeObj {
         headers: RHash,
         protocols: Vec<String>,
         key: String,
-    ) -> Result<(), Error> {
+    ) -> Result<bool, Error> {
         rb_self.check_pid(ruby)?;
         if fd < 0 {
             return Err(errors::error(ruby, format!("invalid file descriptor {fd}")));
@@ -122,8 +123,7 @@ impl NodeObj {
             .into_iter()
             .filter_map(|(name, value)| value.as_str().map(|v| (name, v.to_owned())))
             .collect();
-        rb_self.node.accept(socket, UpgradeRequest { url, headers, protocols, key });
-        Ok(())
+        Ok(rb_self.node.accept(socket, UpgradeRequest { url, headers, protocols, key }))
     }
 
     /// `#broadcast(stream, data, exclude_sid = nil)`: queues a broadcast to this process's
@@ -205,11 +205,18 @@ impl NodeObj {
         rb_self.check_pid(ruby)?;
         let stats = rb_self.node.stats();
         let hash = ruby.hash_new();
+        hash.aset("connections", stats.connections)?;
         hash.aset("clients", stats.clients)?;
         hash.aset("streams", stats.streams)?;
         hash.aset("rpc_pending", rb_self.queue.len())?;
         hash.aset("redis", stats.redis_connected)?;
         Ok(hash)
+    }
+
+    /// `#connections`: open WebSocket connections (what `max_connections` limits); one atomic load.
+    fn connections(ruby: &Ruby, rb_self: &Self) -> Result<usize, Error> {
+        rb_self.check_pid(ruby)?;
+        Ok(rb_self.node.connections())
     }
 
     /// `#pid`: the process the node belongs to.
@@ -227,6 +234,7 @@ pub(crate) fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     class.define_method("disconnect_remote", method!(NodeObj::disconnect_remote, 2))?;
     class.define_method("shutdown", method!(NodeObj::shutdown, 0))?;
     class.define_method("stats", method!(NodeObj::stats, 0))?;
+    class.define_method("connections", method!(NodeObj::connections, 0))?;
     class.define_method("pid", method!(NodeObj::pid, 0))?;
     Ok(())
 }

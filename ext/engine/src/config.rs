@@ -20,6 +20,7 @@ pub const KEYS: &[&str] = &[
     "max_message_size",
     "ping_interval",
     "shutdown_timeout",
+    "max_connections",
     "rpc_host",
     "secret",
     "http_rpc_secret",
@@ -99,6 +100,8 @@ pub struct Config {
     pub ping_interval: Duration,
     /// How long a graceful shutdown may take.
     pub shutdown_timeout: Duration,
+    /// Most WebSocket connections served at once (0: no limit); an upgrade over it is refused.
+    pub max_connections: usize,
     /// Remote RPC server; `None` means the in-process bridge.
     pub rpc_host: Option<String>,
     /// The application secret AnyCable derives other keys from (see [`Self::http_rpc_secret`]).
@@ -153,6 +156,7 @@ impl Default for Config {
             max_message_size: 65_536,
             ping_interval: Duration::from_secs(3),
             shutdown_timeout: Duration::from_secs(30),
+            max_connections: 0,
             rpc_host: None,
             secret: None,
             http_rpc_secret: None,
@@ -293,6 +297,11 @@ impl Config {
                     integer(value, 0, 3600).ok_or_else(|| bad("seconds from 0 to 3600"))?,
                 );
             }
+            "max_connections" => {
+                self.max_connections = integer(value, 0, 10_000_000)
+                    .ok_or_else(|| bad("a whole number from 0 (no limit) to 10000000"))?
+                    as usize;
+            }
             "rpc_host" => {
                 self.rpc_host = optional_string(value).map_err(|()| bad("a host:port or http(s):// URL"))?
             }
@@ -396,6 +405,7 @@ impl Config {
         map.insert("max_message_size".into(), self.max_message_size.into());
         map.insert("ping_interval".into(), self.ping_interval.as_secs().into());
         map.insert("shutdown_timeout".into(), self.shutdown_timeout.as_secs().into());
+        map.insert("max_connections".into(), self.max_connections.into());
         map.insert("rpc_host".into(), self.rpc_host.clone().into());
         map.insert("secret".into(), filtered(self.secret.as_ref()));
         map.insert("http_rpc_secret".into(), filtered(self.http_rpc_secret.as_ref()));
@@ -642,6 +652,17 @@ mod tests {
         assert_eq!(from(json!({"secret": ""})).unwrap().http_rpc_secret(), None);
         let err = from(json!({"http_rpc_secret": 42})).unwrap_err();
         assert_eq!(err.to_string(), "invalid value [FILTERED] for `http_rpc_secret`: expected a string");
+    }
+
+    #[test]
+    fn max_connections_is_a_count_where_zero_means_no_limit() {
+        assert_eq!(Config::default().max_connections, 0);
+        assert_eq!(from(json!({"max_connections": "9000"})).unwrap().max_connections, 9000);
+        assert_eq!(from(json!({"max_connections": 0})).unwrap().to_map()["max_connections"], 0);
+        let err = from(json!({"max_connections": -1})).unwrap_err();
+        assert!(err.to_string().contains("`max_connections`: expected a whole number from 0"), "{err}");
+        let err = from(json!({"max_conections": 5})).unwrap_err();
+        assert!(err.to_string().ends_with("did you mean `max_connections`?"), "{err}");
     }
 
     #[test]

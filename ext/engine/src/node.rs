@@ -10,7 +10,7 @@
 //! `meta.exclude_socket` published by any process only ever matches a session of this node.
 
 use std::hash::{BuildHasher, RandomState};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -49,6 +49,9 @@ pub struct UpgradeRequest {
 /// Counters for logs, health checks and tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stats {
+    /// Open WebSocket connections (accepted sockets, welcomed or not); what `max_connections`
+    /// limits.
+    pub connections: usize,
     /// Connected (welcomed) sessions.
     pub clients: usize,
     /// Streams with at least one subscriber here.
@@ -64,6 +67,8 @@ pub struct Node {
     pub(crate) sessions: Sessions,
     pub(crate) controller: Arc<dyn Controller>,
     next_id: AtomicU64,
+    /// Open connections: one per accepted socket until its connection task ends.
+    open: Arc<AtomicUsize>,
     /// Cancelled once when shutdown starts; every session watches it.
     pub(crate) shutdown: CancellationToken,
     /// Every session task and disconnect call, so shutdown can wait for them.
@@ -99,6 +104,7 @@ impl Node {
             sessions: Sessions::default(),
             controller,
             next_id: AtomicU64::new(1),
+            open: Arc::new(AtomicUsize::new(0)),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             runtime: OnceLock::new(),
@@ -156,14 +162,41 @@ impl Node {
         }
     }
 
-    /// Serves a hijacked socket whose upgrade request was already read. Returns at once.
+    /// Serves a hijacked socket whose upgrade request was already read. Returns at once:
+    /// true when the connection is served, false (the socket is dropped, nothing is written)
+    /// when `max_connections` are already open; the caller then answers the request itself.
     ///
     /// # Panics
     /// When the node was not started.
-    pub fn accept(self: &Arc<Self>, socket: std::net::TcpStream, request: UpgradeRequest) {
+    pub fn accept(self: &Arc<Self>, socket: std::net::TcpStream, request: UpgradeRequest) -> bool {
         let runtime = self.runtime.get().expect("Node::start must be called before accept");
+        let Some(slot) = self.admit() else {
+            return false;
+        };
         let node = Arc::clone(self);
-        self.tasks.spawn_on(async move { connection::serve(node, socket, request).await }, runtime);
+        self.tasks.spawn_on(
+            async move {
+                let _slot = slot;
+                connection::serve(node, socket, request).await;
+            },
+            runtime,
+        );
+        true
+    }
+
+    /// Takes a connection slot unless `max_connections` (0: no limit) are open: one atomic
+    /// compare-and-swap, so concurrent upgrades never overshoot the limit.
+    fn admit(&self) -> Option<Slot> {
+        let max = self.config.max_connections;
+        self.open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (max == 0 || n < max).then_some(n + 1))
+            .ok()
+            .map(|_| Slot(Arc::clone(&self.open)))
+    }
+
+    /// Open WebSocket connections right now (one atomic load).
+    pub fn connections(&self) -> usize {
+        self.open.load(Ordering::Acquire)
     }
 
     /// Delivers a broadcast to this process's subscribers of `stream` now, on this thread;
@@ -245,6 +278,7 @@ impl Node {
     /// Sessions and streams right now.
     pub fn stats(&self) -> Stats {
         Stats {
+            connections: self.connections(),
             clients: self.sessions.len(),
             streams: self.hub.streams().streams_count(),
             redis_connected: self.redis.get().map(|redis| redis.status().connected()),
@@ -381,6 +415,15 @@ impl Target for Node {
             },
             None => tracing::debug!(%channel, "message on a channel not listened to"),
         }
+    }
+}
+
+/// One open connection, counted until its connection task ends (however it ends).
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

@@ -136,7 +136,7 @@ async fn disconnect_reports_subscriptions_and_their_state() {
     assert_eq!(disconnect.env.cstate["seen"], "1");
     assert_eq!(
         server.node.stats(),
-        anycable_engine::node::Stats { clients: 0, streams: 0, redis_connected: None }
+        anycable_engine::node::Stats { connections: 0, clients: 0, streams: 0, redis_connected: None }
     );
 }
 
@@ -286,4 +286,27 @@ async fn published_broadcasts_arrive_in_publishing_order() {
     for i in 0..200 {
         assert_eq!(client.next_json().await["message"], i);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_connections_refuses_upgrades_until_a_connection_ends() {
+    let server = start(Config { max_connections: 2, ..config() });
+    let mut first = server.client("alice").await;
+    let mut second = server.client("bob").await;
+    assert_eq!(first.next_json().await["type"], "welcome");
+    assert_eq!(second.next_json().await["type"], "welcome");
+    assert_eq!(server.node.connections(), 2);
+
+    let stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let url = format!("ws://{}/cable", server.addr);
+    let refused =
+        tokio::time::timeout(Duration::from_secs(5), tokio_tungstenite::client_async(url, stream)).await;
+    assert!(refused.expect("refused at once").is_err(), "a third connection is not served");
+    assert_eq!(server.node.stats().connections, 2);
+
+    drop(first);
+    server.eventually("a free slot", |n| n.connections() == 1).await;
+    let mut third = server.client("carol").await;
+    assert_eq!(third.next_json().await["type"], "welcome");
+    assert_eq!(server.node.connections(), 2);
 }

@@ -1,5 +1,9 @@
 # frozen_string_literal: true
 
+require "erb"
+require "yaml"
+require "anycable/rs/presets"
+
 module AnyCable
   module RS
     # The settings of anycable-rs, with AnyCable's names (`path`, `headers`, `ping_interval`,
@@ -16,13 +20,20 @@ module AnyCable
     # the HTTP RPC endpoint's `http_rpc_mount_path`) are kept here and never handed to the
     # engine. Secrets (`secret`, `http_rpc_secret`, `broadcast_key`) never appear in `to_h` or
     # `inspect`, so a config can be logged safely.
+    #
+    # Config.load layers them as AnyCable does: defaults (presets on top of them) <
+    # config/anycable.yml (ERB, per environment) < ANYCABLE_* variables; `configure` then
+    # assigns on top. Unknown keys are not fatal there: each gives a warning (see #warnings)
+    # naming the nearest known key.
     class Config
       # Ruby-side settings and their defaults (nil: not set).
       RUBY_DEFAULTS = {
         # The Bearer token of POST /_broadcast; default: hex HMAC-SHA256(secret, "broadcast-cable").
         "broadcast_key" => nil,
         # Where the Railtie mounts the HTTP RPC endpoint (see HTTPRPCEndpoint).
-        "http_rpc_mount_path" => "/_anycable"
+        "http_rpc_mount_path" => "/_anycable",
+        # Platform presets, comma-separated (see Presets); unset: detected; "none": off.
+        "presets" => nil
       }.freeze
       # Ruby-side settings that are paths (the others are optional strings).
       RUBY_PATHS = %w[http_rpc_mount_path].freeze
@@ -42,32 +53,129 @@ module AnyCable
         engine_keys + ruby_keys
       end
 
-      # Settings given in environment variables: ANYCABLE_<KEY>, and REDIS_URL for redis_url.
+      # ANYCABLE_* variables that are not settings.
+      NOT_SETTINGS = /\AANYCABLE_(CONF\z|RS_)/
+      # Descriptors kept free for Redis, RPC, the database, logs and Puma itself: 10 % + 100.
+      HEADROOM = ->(soft_limit) { (soft_limit / 10) + 100 }
+
+      # The settings of this process: defaults < presets < the YAML file < ANYCABLE_* (+REDIS_URL).
+      # path: ANYCABLE_CONF, else config/anycable.yml under Rails.root (or the working directory);
+      # a missing file is fine. environment: Rails.env, else RAILS_ENV / RACK_ENV / development.
+      def self.load(env = ENV, path: nil, environment: nil)
+        warnings = []
+        path ||= default_path(env)
+        file = read_file(path, environment || environment_name(env))
+        from_file = known_settings(file, "in #{path}", warnings)
+        new(from_file.merge(env_settings(env, warnings)), env).tap { |config| config.warnings.concat(warnings) }
+      end
+
+      # Settings given in environment variables only: ANYCABLE_<KEY>, and REDIS_URL for redis_url.
       def self.from_env(env = ENV)
+        warnings = []
+        new(env_settings(env, warnings), env).tap { |config| config.warnings.concat(warnings) }
+      end
+
+      def self.env_settings(env, warnings)
         settings = {}
         keys.each do |key|
           value = env["ANYCABLE_#{key.upcase}"]
           value ||= env["REDIS_URL"] if key == "redis_url"
           settings[key] = value unless value.nil?
         end
-        new(settings)
+        env.each_key do |name|
+          next unless name.start_with?("ANYCABLE_") && !name.match?(NOT_SETTINGS)
+
+          key = name.delete_prefix("ANYCABLE_").downcase
+          warnings << unknown_key(key, "variable #{name}") unless keys.include?(key)
+        end
+        settings
       end
 
-      def initialize(settings = {})
+      def self.default_path(env)
+        return env["ANYCABLE_CONF"] if env["ANYCABLE_CONF"]
+        return ::Rails.root.join("config", "anycable.yml").to_s if defined?(::Rails.root) && ::Rails.root
+
+        File.join("config", "anycable.yml")
+      end
+
+      def self.environment_name(env)
+        return ::Rails.env.to_s if defined?(::Rails.env) && ::Rails.respond_to?(:env)
+
+        env["RAILS_ENV"] || env["RACK_ENV"] || "development"
+      end
+
+      # The file's settings for `environment`: a file whose top level holds sections (hashes:
+      # `default`, `development`, `production`, ...) gives `default` merged with that
+      # environment's section; a flat file applies to every environment.
+      def self.read_file(path, environment)
+        return {} unless File.file?(path)
+
+        data = YAML.safe_load(ERB.new(File.read(path)).result, aliases: true) || {}
+        raise ConfigError, "#{path}: expected a mapping of settings" unless data.is_a?(Hash)
+        return data unless data.values.any?(Hash)
+
+        section = ->(name) { data[name].is_a?(Hash) ? data[name] : {} }
+        section.call("default").merge(section.call(environment))
+      rescue Psych::Exception, SystemCallError => e
+        raise ConfigError, "cannot read #{path}: #{e.message}"
+      end
+
+      # Known settings of `settings`; each unknown one adds a warning and is left out.
+      def self.known_settings(settings, where, warnings)
+        settings.transform_keys(&:to_s).select do |key, _|
+          keys.include?(key).tap { |known| warnings << unknown_key(key, where) unless known }
+        end
+      end
+
+      def self.unknown_key(key, where)
+        nearest = DidYouMean::SpellChecker.new(dictionary: keys).correct(key).first
+        "unknown setting `#{key}` (#{where}) ignored#{"; did you mean `#{nearest}`?" if nearest}"
+      end
+
+      # The default of max_connections: the open-files soft limit minus HEADROOM (0, no limit,
+      # when the limit is unlimited).
+      def self.default_max_connections
+        soft, = Process.getrlimit(:NOFILE)
+        return 0 if soft == Process::RLIM_INFINITY || soft >= 10_000_000
+
+        [soft - HEADROOM.call(soft), 1].max
+      rescue NotImplementedError, SystemCallError
+        0
+      end
+
+      # Problems found while loading (unknown keys, unknown presets), to log once.
+      attr_reader :warnings
+
+      # env: where presets are detected (none detected in an empty one).
+      def initialize(settings = {}, env = {})
         @settings = {}
+        @env = env
+        @warnings = []
         update(settings)
       end
 
-      # Applies several settings at once; nothing changes if one of them is bad.
+      # Applies several settings at once; nothing changes if one of them is bad. Settings left
+      # unset (nil) take the defaults of the active presets.
       def update(settings)
         merged = @settings.merge(settings.transform_keys(&:to_s))
+        merged["presets"] = merged["presets"].join(",") if merged["presets"].is_a?(Array)
         check_ruby_key_spelling(merged.keys)
-        ruby = merged.slice(*self.class.ruby_keys)
-        given = merged.reject { |key, _| ruby.key?(key) }
+        values = automatic_defaults(merged["presets"]).merge(merged.compact)
+        ruby = values.slice(*self.class.ruby_keys)
+        given = values.reject { |key, _| ruby.key?(key) }
         engine = Native::EngineConfig.new(given).to_h
         @effective = engine.merge(ruby_settings(ruby)).merge(engine_secrets(engine, given))
         @settings = merged
         self
+      end
+
+      # The presets in effect (see Presets).
+      def active_presets
+        Presets.active(presets, @env).first
+      end
+
+      def preset?(name)
+        active_presets.include?(name.to_s)
       end
 
       # Raises ConfigError when a setting lacks another one it needs: a Redis broadcast source
@@ -85,7 +193,8 @@ module AnyCable
         self
       end
 
-      # Whether `key` was given (by ANYCABLE_* / REDIS_URL or an assignment), not defaulted.
+      # Whether `key` was given (the file, ANYCABLE_* / REDIS_URL, an assignment), not defaulted
+      # (a preset's value counts as a default).
       def set?(key)
         !@settings[key.to_s].nil?
       end
@@ -101,9 +210,14 @@ module AnyCable
         update(key.to_s => value)
       end
 
-      # The effective settings (defaults included), String keys; secrets show as "[FILTERED]".
+      # The effective settings (defaults included), String keys; secrets, and passwords in URLs,
+      # show as "[FILTERED]".
       def to_h
-        @effective.to_h { |key, value| [key, SECRETS.include?(key) && value ? FILTERED : value] }
+        @effective.to_h do |key, value|
+          value = FILTERED if SECRETS.include?(key) && value
+          value = value.sub(%r{(://[^/@]*:)[^/@]+@}, "\\1#{FILTERED}@") if value.is_a?(String)
+          [key, value]
+        end
       end
 
       # What the engine is built from (secrets included when the engine knows them).
@@ -123,6 +237,16 @@ module AnyCable
       alias debug? debug
 
       private
+
+      # max_connections from the open-files limit, under the active presets' defaults.
+      def automatic_defaults(presets)
+        names, unknown = Presets.active(presets, @env)
+        unknown.each do |name|
+          message = "unknown preset `#{name}` ignored (known: #{Presets::TABLE.keys.join(", ")}, none)"
+          @warnings << message unless @warnings.include?(message)
+        end
+        { "max_connections" => self.class.default_max_connections }.merge(Presets.defaults(names))
+      end
 
       # The engine names the nearest of its own keys; a misspelt Ruby-side key is named here.
       def check_ruby_key_spelling(keys)

@@ -11,10 +11,21 @@ module AnyCable
     # hijack and hands it, with the request facts the channels may read (URL, configured
     # headers, remote address), to the Rust node of this process; Puma goes on serving HTTP.
     # Anything else gets what Action Cable answers: 404 "Page not found".
+    #
+    # With `max_connections` open, an upgrade gets 503 (clients retry with backoff); that is
+    # logged at most once per REFUSAL_LOG_INTERVAL, and a warning comes once when 90 % of the
+    # limit is reached (again after the load fell below 80 %).
     class Server
+      REFUSAL_LOG_INTERVAL = 10
+      OVER_LIMIT_BODY = "Too many connections, retry later"
+
       def initialize(config: RS.config, node: -> { RS.node })
         @config = config
         @node = node
+        @limit_lock = Mutex.new
+        @refused = 0
+        @refusal_logged_at = nil
+        @near_limit = false
       end
 
       def call(env)
@@ -25,11 +36,56 @@ module AnyCable
           return not_found
         end
         return [503, { "content-type" => "text/plain" }, ["Shutting down"]] if RS.shut_down?
+        return over_limit if full?
 
         hijack(env)
       end
 
       private
+
+      # Whether `max_connections` are open (one atomic load in the node); notes the load.
+      def full?
+        limit = @config.max_connections
+        return false unless limit.positive?
+
+        open = @node.call.connections
+        watch_load(open + 1, limit)
+        open >= limit
+      end
+
+      def over_limit
+        log_refusal
+        [503, { "content-type" => "text/plain", "retry-after" => "5" }, [OVER_LIMIT_BODY]]
+      end
+
+      def watch_load(open, limit)
+        near = open * 10 >= limit * 9
+        return if near == @near_limit || (!near && open * 10 >= limit * 8)
+
+        @limit_lock.synchronize do
+          return if near == @near_limit
+
+          @near_limit = near
+        end
+        return unless near
+
+        RS.logger.warn("anycable-rs: #{open} of max_connections (#{@config.max_connections}) open, over 90 %; " \
+                       "new WebSockets get 503 at the limit")
+      end
+
+      # One line per REFUSAL_LOG_INTERVAL, however many upgrades are refused.
+      def log_refusal
+        now = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+        refused = @limit_lock.synchronize do
+          @refused += 1
+          return if @refusal_logged_at && now - @refusal_logged_at < REFUSAL_LOG_INTERVAL
+
+          @refusal_logged_at = now
+          @refused.tap { @refused = 0 }
+        end
+        RS.logger.error("anycable-rs: max_connections (#{@config.max_connections}) reached: refused #{refused} " \
+                        "WebSocket upgrade(s) with 503 (at most one such line per #{REFUSAL_LOG_INTERVAL}s)")
+      end
 
       # Fresh arrays every time: middleware (Rack 3's ETag, Rails' RequestId) edits them in place.
       def not_found
@@ -63,11 +119,17 @@ module AnyCable
 
       def hand_over(io, request)
         unless io.is_a?(TCPSocket)
-          refuse(io, unsupported_socket(io))
+          why = unsupported_socket(io)
+          RS.logger.error("anycable-rs: cannot serve WebSockets: #{why}")
+          refuse(io, "500 Internal Server Error", "anycable-rs cannot serve WebSockets here: #{why}")
           return
         end
         # The node duplicates the descriptor (close-on-exec); Ruby's IO is closed either way.
-        @node.call.accept(io.fileno, *request)
+        # It refuses when the limit was reached since `full?` (concurrent upgrades).
+        return if @node.call.accept(io.fileno, *request)
+
+        log_refusal
+        refuse(io, "503 Service Unavailable", OVER_LIMIT_BODY)
       ensure
         io.close unless io.closed?
       end
@@ -82,10 +144,8 @@ module AnyCable
         end
       end
 
-      def refuse(io, why)
-        RS.logger.error("anycable-rs: cannot serve WebSockets: #{why}")
-        io.write("HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n" \
-                 "anycable-rs cannot serve WebSockets here: #{why}\n")
+      def refuse(io, status, body)
+        io.write("HTTP/1.1 #{status}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n#{body}\n")
       rescue IOError, SystemCallError
         nil
       ensure
