@@ -84,6 +84,15 @@ pub struct Interrupt(AtomicBool);
 struct State {
     jobs: VecDeque<Job>,
     closed: bool,
+    /// Takers blocked in `take` right now: a taker leaves them their share of the queue.
+    waiting: usize,
+}
+
+/// How many of `queued` jobs one taker takes when `others` takers are idle: its fair share,
+/// at most `max`, at least one. A batch saves GVL round trips when every taker is busy, but
+/// must not queue slow calls behind each other while other takers sit idle.
+fn share(queued: usize, others: usize, max: usize) -> usize {
+    queued.div_ceil(others + 1).min(max).max(1)
 }
 
 /// The bounded job queue between tokio tasks and taker threads.
@@ -130,7 +139,7 @@ impl JobQueue {
         let mut state = self.lock();
         loop {
             if !state.jobs.is_empty() {
-                let n = max.clamp(1, state.jobs.len());
+                let n = share(state.jobs.len(), state.waiting, max).min(state.jobs.len());
                 return Taken::Jobs(state.jobs.drain(..n).collect());
             }
             if state.closed {
@@ -140,7 +149,9 @@ impl JobQueue {
             if interrupt.0.swap(false, Ordering::AcqRel) || now >= deadline {
                 return Taken::Jobs(Vec::new());
             }
+            state.waiting += 1;
             state = self.ready.wait_timeout(state, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
+            state.waiting -= 1;
         }
     }
 
@@ -229,6 +240,15 @@ mod tests {
     use super::*;
     use crate::rpc::Status;
     use serde_json::json;
+
+    #[test]
+    fn a_taker_leaves_idle_takers_their_share() {
+        assert_eq!(share(3, 4, 8), 1, "three slow calls, five idle takers: one each");
+        assert_eq!(share(8, 3, 8), 2);
+        assert_eq!(share(20, 0, 8), 8, "every other taker busy: a full batch");
+        assert_eq!(share(1, 0, 8), 1);
+        assert_eq!(share(5, 1, 1), 1);
+    }
 
     const WAIT: Duration = Duration::from_secs(5);
 
