@@ -1,7 +1,7 @@
 # frozen_string_literal: true
 
 require "json"
-require "openssl"
+require "anycable/rs/bearer_endpoint"
 
 module AnyCable
   module RS
@@ -21,6 +21,8 @@ module AnyCable
     # Delivery takes the same route as AnyCable::RS.broadcast: Redis when configured, so every
     # process gets it, else this process's node.
     class BroadcastEndpoint
+      include BearerEndpoint
+
       MAX_BODY_SIZE = 1 << 20
       KEY_MESSAGE = "broadcast-cable"
 
@@ -29,7 +31,7 @@ module AnyCable
 
       # The default broadcast key for a secret (PROTOCOL §3).
       def self.derive_key(secret)
-        OpenSSL::HMAC.hexdigest("SHA256", secret, KEY_MESSAGE)
+        BearerEndpoint.derive(secret, KEY_MESSAGE)
       end
 
       def initialize(config: -> { RS.config }, broadcaster: -> { RS.broadcaster }, logger: -> { RS.logger },
@@ -65,12 +67,6 @@ module AnyCable
         config.broadcast_key || (config.secret && self.class.derive_key(config.secret))
       end
 
-      def authorized?(env, key)
-        given = env["HTTP_AUTHORIZATION"].to_s[/\ABearer\s+(\S+)\s*\z/i, 1]
-        # Both sides are hashed to equal length first, so timing tells nothing about the key.
-        !given.nil? && OpenSSL.secure_compare(given, key)
-      end
-
       def not_configured
         unless @told_not_configured
           @told_not_configured = true
@@ -79,15 +75,6 @@ module AnyCable
                              "to derive it as AnyCable does")
         end
         respond(401, "Broadcasting over HTTP is not configured on this server")
-      end
-
-      # The body, or nil when it is larger than allowed (read at most one byte past the limit).
-      def read_body(env)
-        return nil if env["CONTENT_LENGTH"].to_i > @max_body_size
-
-        input = env["rack.input"]
-        body = input ? input.read(@max_body_size + 1).to_s : +""
-        body.bytesize > @max_body_size ? nil : body
       end
 
       # The parsed body when it is a publication, a command or a batch of them (delivered as sent).

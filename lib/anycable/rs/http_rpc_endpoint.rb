@@ -1,7 +1,7 @@
 # frozen_string_literal: true
 
 require "json"
-require "openssl"
+require "anycable/rs/bearer_endpoint"
 
 module AnyCable
   module RS
@@ -29,6 +29,8 @@ module AnyCable
     # as the in-process bridge (AnyCable::RS.handler), so Puma's thread count bounds how many
     # run at once: keep the WebSocket server's rpc_concurrency at or below it.
     class HTTPRPCEndpoint
+      include BearerEndpoint
+
       MAX_BODY_SIZE = 1 << 20
       SECRET_MESSAGE = "rpc-cable"
       CALLS = %w[connect command disconnect].freeze
@@ -52,7 +54,7 @@ module AnyCable
 
       # The default HTTP RPC secret for an application secret (PROTOCOL §2).
       def self.derive_secret(secret)
-        OpenSSL::HMAC.hexdigest("SHA256", secret, SECRET_MESSAGE)
+        BearerEndpoint.derive(secret, SECRET_MESSAGE)
       end
 
       def initialize(config: -> { RS.config }, handler: -> { RS.handler }, logger: -> { RS.logger },
@@ -97,12 +99,6 @@ module AnyCable
         config.http_rpc_secret || (config.secret && self.class.derive_secret(config.secret))
       end
 
-      def authorized?(env, secret)
-        given = env["HTTP_AUTHORIZATION"].to_s[/\ABearer\s+(\S+)\s*\z/i, 1]
-        # Both sides are hashed to equal length first, so timing tells nothing about the secret.
-        !given.nil? && OpenSSL.secure_compare(given, secret)
-      end
-
       def not_configured
         log_once(:not_configured, "the HTTP RPC endpoint refuses every request: no secret is configured. Set " \
                                   "http_rpc_secret (ANYCABLE_HTTP_RPC_SECRET), or secret (ANYCABLE_SECRET) to derive " \
@@ -124,15 +120,6 @@ module AnyCable
 
         @told = what
         @logger.call.error("anycable-rs: #{message}")
-      end
-
-      # The body, or nil when it is larger than allowed (read at most one byte past the limit).
-      def read_body(env)
-        return nil if env["CONTENT_LENGTH"].to_i > @max_body_size
-
-        input = env["rack.input"]
-        body = input ? input.read(@max_body_size + 1).to_s : +""
-        body.bytesize > @max_body_size ? nil : body
       end
 
       # The request as the handler takes it: a Hash with every field, of the right type.
