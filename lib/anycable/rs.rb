@@ -10,6 +10,8 @@ require "anycable/rs/server"
 require "anycable/rs/broadcaster"
 require "anycable/rs/broadcast_endpoint"
 require "anycable/rs/http_rpc_endpoint"
+require "anycable/rs/metrics_endpoint"
+require "anycable/rs/health_endpoint"
 require "anycable/rs/rpc_server"
 require "anycable/rs/railtie" if defined?(::Rails::Railtie)
 
@@ -34,6 +36,9 @@ module AnyCable
 
     # Settings that are accepted (so AnyCable configs load) but not served by this release.
     NOT_YET = {}.freeze
+
+    # Seconds the health check waits for the runtime to run a task.
+    HEALTH_TIMEOUT = 1.0
 
     # The session id of the client a request acts for (see with_socket_id), per thread/fiber.
     SOCKET_ID = :anycable_rs_socket_id
@@ -155,6 +160,34 @@ module AnyCable
       # `mount AnyCable::RS.http_rpc_endpoint => "/_anycable"` (see HTTPRPCEndpoint).
       def http_rpc_endpoint
         @http_rpc_endpoint ||= HTTPRPCEndpoint.new
+      end
+
+      # The Rack app of the Prometheus endpoint: `mount AnyCable::RS.metrics_endpoint => "/metrics"`.
+      def metrics_endpoint
+        @metrics_endpoint ||= MetricsEndpoint.new
+      end
+
+      # The Rack app of the health endpoint: `mount AnyCable::RS.health_endpoint => "/health"`.
+      def health_endpoint
+        @health_endpoint ||= HealthEndpoint.new
+      end
+
+      # This process's metrics with AnyCable's names (`"clients_num" => 3, "rpc_call_total" => 12,
+      # ...`); empty before the node starts.
+      def metrics
+        running? ? @node.metrics : {}
+      end
+
+      # nil when this process can serve WebSockets: its node answers (started here if needed)
+      # and, with channels in-process, every bridge worker thread is alive. Else what is wrong.
+      def health
+        return "anycable-rs was shut down" if shut_down?
+        return "the tokio runtime does not answer" unless node.alive?(HEALTH_TIMEOUT)
+
+        dead = @workers&.dead || 0
+        "#{dead} of #{@workers.size} bridge worker threads are dead" if dead.positive?
+      rescue Error => e
+        "anycable-rs cannot start: #{e.message}"
       end
 
       # Graceful shutdown of this process's node: clients get `server_restart`, disconnect

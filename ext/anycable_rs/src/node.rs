@@ -213,6 +213,43 @@ impl NodeObj {
         Ok(hash)
     }
 
+    /// `#metrics`: `{"clients_num" => n, "rpc_call_total" => n, ...}`, every metric with
+    /// AnyCable's name (counters since start, gauges now).
+    fn metrics(ruby: &Ruby, rb_self: &Self) -> Result<RHash, Error> {
+        rb_self.check_pid(ruby)?;
+        let hash = ruby.hash_new();
+        for sample in rb_self.node.metrics() {
+            hash.aset(sample.name, sample.value)?;
+        }
+        Ok(hash)
+    }
+
+    /// `#prometheus`: the metrics in Prometheus' text format, `metrics_tags` as labels.
+    fn prometheus(ruby: &Ruby, rb_self: &Self) -> Result<String, Error> {
+        rb_self.check_pid(ruby)?;
+        Ok(rb_self.node.prometheus())
+    }
+
+    /// `#alive?(timeout)`: whether the runtime runs a task within `timeout` seconds (false
+    /// once it was shut down). Waits without the GVL.
+    fn alive(ruby: &Ruby, rb_self: &Self, timeout: f64) -> Result<bool, Error> {
+        rb_self.check_pid(ruby)?;
+        let (done, ran) = mpsc::channel();
+        {
+            let runtime = rb_self.runtime.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(runtime) = runtime.as_ref() else { return Ok(false) };
+            runtime.spawn(async move {
+                let _ = done.send(());
+            });
+        } // the lock is released before waiting
+        let timeout = Duration::try_from_secs_f64(timeout).unwrap_or(Duration::from_secs(1));
+        let outcome = without_gvl(|| ran.recv_timeout(timeout).is_ok(), || {});
+        match outcome.interrupt {
+            Some(error) => Err(error),
+            None => Ok(outcome.value.unwrap_or(false)),
+        }
+    }
+
     /// `#connections`: open WebSocket connections (what `max_connections` limits); one atomic load.
     fn connections(ruby: &Ruby, rb_self: &Self) -> Result<usize, Error> {
         rb_self.check_pid(ruby)?;
@@ -235,6 +272,9 @@ pub(crate) fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     class.define_method("shutdown", method!(NodeObj::shutdown, 0))?;
     class.define_method("stats", method!(NodeObj::stats, 0))?;
     class.define_method("connections", method!(NodeObj::connections, 0))?;
+    class.define_method("metrics", method!(NodeObj::metrics, 0))?;
+    class.define_method("prometheus", method!(NodeObj::prometheus, 0))?;
+    class.define_method("alive?", method!(NodeObj::alive, 1))?;
     class.define_method("pid", method!(NodeObj::pid, 0))?;
     Ok(())
 }

@@ -39,6 +39,12 @@ pub const KEYS: &[&str] = &[
     "channel_prefix",
     "log_level",
     "debug",
+    "statsd_host",
+    "statsd_prefix",
+    "statsd_max_packet_size",
+    "statsd_tags_format",
+    "metrics_tags",
+    "metrics_rotate_interval",
 ];
 
 /// Where broadcasts come from.
@@ -79,6 +85,25 @@ pub enum LogLevel {
 
 impl LogLevel {
     const NAMES: &'static [&'static str] = &["debug", "info", "warn", "error"];
+
+    fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
+
+/// How StatsD lines carry tags (`statsd_tags_format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TagsFormat {
+    /// DogStatsD: `name:1|c|#key:value,key2:value2`.
+    Datadog,
+    /// InfluxDB's StatsD: `name,key=value,key2=value2:1|c`.
+    Influxdb,
+    /// Graphite: `name;key=value;key2=value2:1|c`.
+    Graphite,
+}
+
+impl TagsFormat {
+    const NAMES: &'static [&'static str] = &["datadog", "influxdb", "graphite"];
 
     fn name(self) -> &'static str {
         Self::NAMES[self as usize]
@@ -145,6 +170,18 @@ pub struct Config {
     pub log_level: LogLevel,
     /// Verbose diagnostics (implies `log_level: debug`).
     pub debug: bool,
+    /// `host:port` of a StatsD agent (e.g. Datadog's); unset: no StatsD.
+    pub statsd_host: Option<String>,
+    /// Prepended to every StatsD metric name.
+    pub statsd_prefix: String,
+    /// Largest StatsD UDP packet, in bytes; lines are packed up to it.
+    pub statsd_max_packet_size: usize,
+    /// How StatsD lines carry tags.
+    pub statsd_tags_format: TagsFormat,
+    /// Tags added to every metric (StatsD and Prometheus), in the order given.
+    pub metrics_tags: Vec<(String, String)>,
+    /// How often metrics are sent to StatsD.
+    pub metrics_rotate_interval: Duration,
 }
 
 impl Default for Config {
@@ -175,6 +212,12 @@ impl Default for Config {
             channel_prefix: String::new(),
             log_level: LogLevel::Info,
             debug: false,
+            statsd_host: None,
+            statsd_prefix: "anycable_go.".into(),
+            statsd_max_packet_size: 1400,
+            statsd_tags_format: TagsFormat::Datadog,
+            metrics_tags: Vec::new(),
+            metrics_rotate_interval: Duration::from_secs(15),
         }
     }
 }
@@ -390,6 +433,48 @@ impl Config {
                 };
             }
             "debug" => self.debug = boolean(value).ok_or_else(|| bad("true or false"))?,
+            "statsd_host" => {
+                let expected = "host:port";
+                let host = optional_string(value).map_err(|()| bad(expected))?;
+                if host
+                    .as_deref()
+                    .is_some_and(|h| h.rsplit_once(':').is_none_or(|(_, p)| p.parse::<u16>().is_err()))
+                {
+                    return Err(bad(expected));
+                }
+                self.statsd_host = host;
+            }
+            "statsd_prefix" => {
+                self.statsd_prefix = match value {
+                    Value::Null => String::new(),
+                    Value::String(s) => s.trim().to_owned(),
+                    _ => return Err(bad("a string")),
+                };
+            }
+            "statsd_max_packet_size" => {
+                self.statsd_max_packet_size = integer(value, 64, 65_000)
+                    .ok_or_else(|| bad("a size in bytes from 64 to 65000"))?
+                    as usize;
+            }
+            "statsd_tags_format" => {
+                let name = string(value).map(|s| s.to_ascii_lowercase());
+                let index = name.and_then(|n| TagsFormat::NAMES.iter().position(|f| *f == n));
+                self.statsd_tags_format = match index {
+                    Some(0) => TagsFormat::Datadog,
+                    Some(1) => TagsFormat::Influxdb,
+                    Some(2) => TagsFormat::Graphite,
+                    _ => return Err(bad(&one_of(TagsFormat::NAMES))),
+                };
+            }
+            "metrics_tags" => {
+                self.metrics_tags =
+                    tags(value).ok_or_else(|| bad("key:value pairs (`env:prod,region:eu`)"))?;
+            }
+            "metrics_rotate_interval" => {
+                self.metrics_rotate_interval = Duration::from_secs(
+                    integer(value, 1, 3600).ok_or_else(|| bad("seconds from 1 to 3600"))?,
+                );
+            }
             _ => unreachable!("every key of KEYS has a setter"),
         }
         Ok(())
@@ -425,6 +510,13 @@ impl Config {
         map.insert("channel_prefix".into(), self.channel_prefix.clone().into());
         map.insert("log_level".into(), self.effective_log_level().name().into());
         map.insert("debug".into(), self.debug.into());
+        map.insert("statsd_host".into(), self.statsd_host.clone().into());
+        map.insert("statsd_prefix".into(), self.statsd_prefix.clone().into());
+        map.insert("statsd_max_packet_size".into(), self.statsd_max_packet_size.into());
+        map.insert("statsd_tags_format".into(), self.statsd_tags_format.name().into());
+        let tags: Vec<String> = self.metrics_tags.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+        map.insert("metrics_tags".into(), if tags.is_empty() { Value::Null } else { tags.join(",").into() });
+        map.insert("metrics_rotate_interval".into(), self.metrics_rotate_interval.as_secs().into());
         map
     }
 
@@ -484,6 +576,23 @@ fn list(value: &Value) -> Option<Vec<String>> {
         _ => return None,
     };
     Some(items.into_iter().filter(|s| !s.is_empty()).collect())
+}
+
+/// Metric tags: `"key:value,key2:value2"` (the environment-variable form), a list of
+/// `key:value` strings, or a mapping. Keys and values must be non-empty.
+fn tags(value: &Value) -> Option<Vec<(String, String)>> {
+    let pairs: Vec<(String, String)> = match value {
+        Value::Null => Vec::new(),
+        Value::Object(map) => {
+            map.iter().map(|(k, v)| Some((k.trim().to_owned(), string(v)?))).collect::<Option<_>>()?
+        }
+        _ => list(value)?
+            .iter()
+            .map(|pair| pair.split_once(':').map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned())))
+            .collect::<Option<_>>()?,
+    };
+    let valid = |s: &str| !s.is_empty() && !s.contains([',', '|', '#', '\n', ';', '=']);
+    pairs.iter().all(|(k, v)| valid(k) && valid(v)).then_some(pairs)
 }
 
 fn integer(value: &Value, min: u64, max: u64) -> Option<u64> {
@@ -666,8 +775,41 @@ mod tests {
     }
 
     #[test]
+    fn metrics_settings_take_anycable_forms() {
+        let c = from(json!({
+            "statsd_host": "127.0.0.1:8125",
+            "statsd_tags_format": "InfluxDB",
+            "metrics_tags": "env:prod, region:eu",
+            "metrics_rotate_interval": "5",
+        }))
+        .unwrap();
+        assert_eq!(c.statsd_host.as_deref(), Some("127.0.0.1:8125"));
+        assert_eq!(c.statsd_tags_format, TagsFormat::Influxdb);
+        assert_eq!(c.metrics_tags, [("env".into(), "prod".into()), ("region".into(), "eu".into())]);
+        assert_eq!(c.metrics_rotate_interval, Duration::from_secs(5));
+        assert_eq!(c.to_map()["metrics_tags"], "env:prod,region:eu");
+        assert_eq!(Config::default().statsd_prefix, "anycable_go.");
+        assert_eq!(Config::default().statsd_max_packet_size, 1400);
+        let c = from(json!({"metrics_tags": {"dyno": "web.1"}})).unwrap();
+        assert_eq!(c.metrics_tags, [("dyno".into(), "web.1".into())]);
+
+        let err = from(json!({"statsd_host": "localhost"})).unwrap_err();
+        assert!(err.to_string().ends_with("expected host:port"), "{err}");
+        let err = from(json!({"metrics_tags": "env"})).unwrap_err();
+        assert!(err.to_string().contains("key:value pairs"), "{err}");
+        let err = from(json!({"statsd_tags_format": "json"})).unwrap_err();
+        assert!(err.to_string().ends_with("one of datadog, influxdb, graphite"), "{err}");
+    }
+
+    #[test]
     fn to_map_round_trips() {
-        let c = from(json!({"headers": ["cookie", "authorization"], "ping_interval": 7})).unwrap();
+        let c = from(json!({
+            "headers": ["cookie", "authorization"],
+            "ping_interval": 7,
+            "metrics_tags": "a:1,b:2",
+            "statsd_host": "localhost:8125",
+        }))
+        .unwrap();
         let again = Config::from_map(&c.to_map()).unwrap();
         assert_eq!(c, again);
         assert_eq!(c.to_map().len(), KEYS.len());

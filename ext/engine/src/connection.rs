@@ -20,6 +20,7 @@ use tokio_tungstenite::WebSocketStream;
 
 use crate::handshake;
 use crate::hub::{SessionId, Unsubscribed};
+use crate::metrics::Counter;
 use crate::node::{Node, UpgradeRequest};
 use crate::protocol::{ClientCommand, Command, DisconnectReason};
 use crate::rpc::{
@@ -106,6 +107,7 @@ pub(crate) async fn serve(node: Arc<Node>, socket: std::net::TcpStream, request:
         subscriptions: HashMap::new(),
     };
     let shutdown = connection.node.shutdown.clone();
+    let metrics = Arc::clone(&connection.node.metrics);
     let welcomed = tokio::select! {
         welcomed = connection.connect() => welcomed,
         _ = shutdown.cancelled() => {
@@ -121,6 +123,9 @@ pub(crate) async fn serve(node: Arc<Node>, socket: std::net::TcpStream, request:
     }
     // Lets the writer finish (a no-op when a close was already requested).
     control.close(Close::Quiet);
+    if control.requested() == Some(Close::Disconnect(DisconnectReason::TooSlow)) {
+        metrics.inc(Counter::DisconnectedSlowClients);
+    }
 }
 
 impl Connection {
@@ -129,6 +134,7 @@ impl Connection {
     }
 
     fn transmit(&self, transmissions: Vec<String>) {
+        self.node.metrics.add(Counter::ServerMsg, transmissions.len() as u64);
         for frame in transmissions {
             self.handle.send(Utf8Bytes::from(frame));
         }
@@ -180,7 +186,10 @@ impl Connection {
                 frame = source.next() => frame,
             };
             match frame {
-                Some(Ok(Message::Text(text))) => self.command(&text).await,
+                Some(Ok(Message::Text(text))) => {
+                    self.node.metrics.inc(Counter::ClientMsg);
+                    self.command(&text).await;
+                }
                 Some(Ok(Message::Binary(_))) => {
                     tracing::info!(sid = self.sid(), "binary frame refused");
                     control.close(Close::Protocol(CloseCode::Unsupported, "binary frames are not supported"));

@@ -6,7 +6,7 @@
 //! # Layout
 //!
 //! - [`config`]: the settings users write (`config/anycable.yml`, `ANYCABLE_*`), typed and
-//!   validated, with AnyCable's names and defaults.
+//!   validated, with AnyCable's names and defaults; [`config_reference`] says what each is for.
 //! - [`protocol`]: the Action Cable wire messages (`actioncable-v1-json`): client commands
 //!   parsed, server messages encoded once into shared frames.
 //! - [`hub`]: who listens to which stream; a sharded registry that groups subscribers by
@@ -22,13 +22,17 @@
 //! - [`node`]: accepts hijacked sockets, pings, broadcasts, shuts down; `connection` runs one
 //!   client (connect → commands → disconnect), `writer` writes its socket, [`session`] is
 //!   the bounded queue between them and everything else, [`sessions`] lists live ones.
+//! - [`metrics`]: counters and gauges with AnyCable's names, rendered for Prometheus and sent
+//!   to StatsD.
 //! - `handshake`: the `101` answer for a socket whose HTTP request the web server read.
 
 pub mod broadcast;
 pub mod config;
+pub mod config_reference;
 mod connection;
 pub mod handshake;
 pub mod hub;
+pub mod metrics;
 pub mod node;
 pub mod protocol;
 pub mod rpc;

@@ -28,7 +28,9 @@ use crate::broadcast::Target;
 use crate::config::{BroadcastAdapter, Config};
 use crate::connection;
 use crate::hub::{Hub, SessionId};
+use crate::metrics::{self, statsd, Counter, Gauge, Metrics, Sample};
 use crate::protocol::{server, DisconnectReason};
+use crate::rpc::metered::Metered;
 use crate::rpc::{Controller, StringMap};
 use crate::session::{Close, SessionHandle};
 use crate::sessions::Sessions;
@@ -65,7 +67,12 @@ pub struct Node {
     pub(crate) config: Config,
     pub(crate) hub: Hub,
     pub(crate) sessions: Sessions,
+    /// The controller `new` was given, counted by [`Metered`] (`rpc_call_total`, ...).
     pub(crate) controller: Arc<dyn Controller>,
+    /// The same controller, for its count of calls in flight.
+    metered: Arc<Metered>,
+    /// Counters with AnyCable's names; gauges are read at snapshot time (see `metrics`).
+    pub(crate) metrics: Arc<Metrics>,
     next_id: AtomicU64,
     /// Open connections: one per accepted socket until its connection task ends.
     open: Arc<AtomicUsize>,
@@ -97,12 +104,16 @@ impl Node {
     /// A node that reaches channel logic through `controller`.
     pub fn new(config: Config, controller: Arc<dyn Controller>) -> Arc<Self> {
         let action_cable = config.action_cable_redis.then(|| ChannelNames::new(&config.channel_prefix));
+        let metrics = Arc::new(Metrics::default());
+        let metered = Arc::new(Metered::new(controller, Arc::clone(&metrics)));
         Arc::new(Self {
             action_cable,
             config,
             hub: Hub::new(),
             sessions: Sessions::default(),
-            controller,
+            controller: Arc::clone(&metered) as Arc<dyn Controller>,
+            metered,
+            metrics,
             next_id: AtomicU64::new(1),
             open: Arc::new(AtomicUsize::new(0)),
             shutdown: CancellationToken::new(),
@@ -132,6 +143,12 @@ impl Node {
             }
         });
         self.start_redis(&runtime);
+        if let Some(settings) = statsd::Settings::from_config(&self.config) {
+            // Weak: the writer must not keep a dropped node alive; it stops at shutdown.
+            let node: Weak<Self> = Arc::downgrade(self);
+            let snapshot = move || node.upgrade().map(|node| node.metrics()).unwrap_or_default();
+            self.tasks.spawn_on(statsd::run(settings, snapshot, self.shutdown.clone()), &runtime);
+        }
     }
 
     fn start_redis(self: &Arc<Self>, runtime: &Handle) {
@@ -202,7 +219,15 @@ impl Node {
     /// Delivers a broadcast to this process's subscribers of `stream` now, on this thread;
     /// returns how many sessions it reached. Never waits.
     pub fn broadcast(&self, stream: &str, data: &str) -> usize {
-        self.hub.broadcast(stream, data, None)
+        self.deliver(stream, data, None)
+    }
+
+    /// Fans a broadcast out to this process's subscribers, counting it.
+    fn deliver(&self, stream: &str, data: &str, exclude: Option<SessionId>) -> usize {
+        self.metrics.inc(Counter::BroadcastMsg);
+        let reached = self.hub.broadcast(stream, data, exclude);
+        self.metrics.add(Counter::ServerMsg, reached as u64);
+        reached
     }
 
     /// Queues a broadcast for delivery by the node's broadcast task and returns at once;
@@ -237,7 +262,7 @@ impl Node {
         match publication {
             Publication::Broadcast(broadcast) => {
                 let exclude = broadcast.exclude_socket.as_deref().and_then(|sid| self.session_id(sid));
-                self.hub.broadcast(&broadcast.stream, &broadcast.data, exclude)
+                self.deliver(&broadcast.stream, &broadcast.data, exclude)
             }
             Publication::Disconnect(disconnect) => {
                 self.disconnect_remote(&disconnect.identifiers, disconnect.reconnect)
@@ -283,6 +308,31 @@ impl Node {
             streams: self.hub.streams().streams_count(),
             redis_connected: self.redis.get().map(|redis| redis.status().connected()),
         }
+    }
+
+    /// Every metric with AnyCable's name: the counters, and the gauges read now
+    /// (`clients_uniq_num` walks the live sessions once).
+    pub fn metrics(&self) -> Vec<Sample> {
+        self.metrics.snapshot(|gauge| match gauge {
+            Gauge::ClientsNum => self.sessions.len() as u64,
+            Gauge::ClientsUniqNum => {
+                let hasher = RandomState::new();
+                let mut unique = std::collections::HashSet::new();
+                self.sessions.for_each_with_identifiers(|_, ids| {
+                    unique.insert(hasher.hash_one(ids));
+                });
+                unique.len() as u64
+            }
+            Gauge::BroadcastStreamsNum => self.hub.streams().streams_count() as u64,
+            Gauge::RpcPendingNum => self.metered.pending() as u64,
+            Gauge::DisconnectQueueSize => self.controller.pending_disconnects() as u64,
+        })
+    }
+
+    /// The metrics in Prometheus' text format ([`metrics::prometheus`]), with `metrics_tags`
+    /// as labels.
+    pub fn prometheus(&self) -> String {
+        metrics::prometheus::render(&self.metrics(), &self.config.metrics_tags)
     }
 
     /// The Redis subscriber's status, when broadcasts come through Redis.
@@ -399,7 +449,7 @@ impl Target for Node {
         };
         match self.action_cable.as_ref().and_then(|names| names.route(channel)) {
             Some(Route::Stream(stream)) => {
-                self.hub.broadcast(stream, payload, None);
+                self.deliver(stream, payload, None);
             }
             Some(Route::Connection) => match action_cable::parse_disconnect(payload) {
                 Some(reconnect) => {

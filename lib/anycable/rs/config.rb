@@ -33,11 +33,31 @@ module AnyCable
         # Where the Railtie mounts the HTTP RPC endpoint (see HTTPRPCEndpoint).
         "http_rpc_mount_path" => "/_anycable",
         # Platform presets, comma-separated (see Presets); unset: detected; "none": off.
-        "presets" => nil
+        "presets" => nil,
+        # Where the Railtie mounts the Prometheus endpoint (see MetricsEndpoint); unset: not mounted.
+        "metrics_http" => nil,
+        # "user:password" the Prometheus endpoint asks for (HTTP Basic); unset: none.
+        "metrics_http_basic_auth" => nil,
+        # Where the Railtie mounts the health endpoint (see HealthEndpoint); unset: not mounted.
+        "health_path" => nil
+      }.freeze
+      # What each Ruby-side setting is for (the engine describes its own, Native::EngineConfig.descriptions).
+      RUBY_DESCRIPTIONS = {
+        "broadcast_key" => "Bearer token of the HTTP broadcast endpoint (POST /_broadcast). " \
+                           "Default: hex HMAC-SHA256 of `secret` with \"broadcast-cable\".",
+        "http_rpc_mount_path" => "Where the Railtie mounts the HTTP RPC endpoint that serves this app's channels " \
+                                 "to another WebSocket server.",
+        "presets" => "Platform presets, comma-separated (`heroku`); unset: detected from the environment; " \
+                     "`none`: off. A preset never overrides a setting you give.",
+        "metrics_http" => "Path where the Railtie mounts the Prometheus metrics endpoint (e.g. `/metrics`). " \
+                          "Unset: not mounted.",
+        "metrics_http_basic_auth" => "`user:password` the Prometheus endpoint requires (HTTP Basic). Unset: no auth.",
+        "health_path" => "Path where the Railtie mounts the health endpoint (e.g. `/health`): 200 while the " \
+                         "runtime and the worker threads are alive, 503 otherwise. Unset: not mounted."
       }.freeze
       # Ruby-side settings that are paths (the others are optional strings).
-      RUBY_PATHS = %w[http_rpc_mount_path].freeze
-      SECRETS = %w[secret http_rpc_secret broadcast_key].freeze
+      RUBY_PATHS = %w[http_rpc_mount_path metrics_http health_path].freeze
+      SECRETS = %w[secret http_rpc_secret broadcast_key metrics_http_basic_auth].freeze
       FILTERED = "[FILTERED]"
 
       # Every setting the engine knows (the Ruby-side ones are added only when it does not).
@@ -52,6 +72,23 @@ module AnyCable
       def self.keys
         engine_keys + ruby_keys
       end
+
+      # Every setting for the configuration reference (docs/configuration.md, the install
+      # generator's config/anycable.yml): "key", "env" (its ANYCABLE_* variable), "default" (nil:
+      # unset; durations in seconds), "description" and "secret", in the documentation's order.
+      def self.reference
+        descriptions = Native::EngineConfig.descriptions.merge(RUBY_DESCRIPTIONS.slice(*ruby_keys))
+        defaults = Native::EngineConfig.defaults.merge(RUBY_DEFAULTS).merge(COMPUTED_DEFAULTS)
+        descriptions.map do |key, description|
+          env = "ANYCABLE_#{key.upcase}"
+          { "key" => key, "env" => key == "redis_url" ? [env, "REDIS_URL"] : env,
+            "default" => SECRETS.include?(key) ? nil : defaults[key], "description" => description,
+            "secret" => SECRETS.include?(key) }
+        end
+      end
+
+      # Defaults worked out when the settings load (the reference shows them as unset).
+      COMPUTED_DEFAULTS = { "max_connections" => nil }.freeze
 
       # ANYCABLE_* variables that are not settings.
       NOT_SETTINGS = /\AANYCABLE_(CONF\z|RS_)/
@@ -106,13 +143,14 @@ module AnyCable
 
       # The file's settings for `environment`: a file whose top level holds sections (hashes:
       # `default`, `development`, `production`, ...) gives `default` merged with that
-      # environment's section; a flat file applies to every environment.
+      # environment's section; a flat file applies to every environment. A section whose lines
+      # are all commented out (`development:` alone, nil) is an empty section, not a setting.
       def self.read_file(path, environment)
         return {} unless File.file?(path)
 
         data = YAML.safe_load(ERB.new(File.read(path)).result, aliases: true) || {}
         raise ConfigError, "#{path}: expected a mapping of settings" unless data.is_a?(Hash)
-        return data unless data.values.any?(Hash)
+        return data unless data.any? { |key, value| value.is_a?(Hash) || (value.nil? && !keys.include?(key.to_s)) }
 
         section = ->(name) { data[name].is_a?(Hash) ? data[name] : {} }
         section.call("default").merge(section.call(environment))

@@ -12,6 +12,9 @@ module AnyCable
     # "/_broadcast" when `broadcast_adapter` is `http`. (Or mount it yourself in routes.rb:
     # `mount AnyCable::RS.broadcast_endpoint => "/_broadcast"`.)
     #
+    # The Prometheus endpoint is mounted at `metrics_http` and the health endpoint at
+    # `health_path` when those settings are given (neither is by default).
+    #
     # `config.anycable_rs.http_rpc_endpoint` mounts the HTTP RPC endpoint (this app's channels
     # served to anycable-go or another anycable-rs): `true` at `http_rpc_mount_path`
     # ("/_anycable"), a String at that path, `false` never; unset (nil), it is mounted at
@@ -51,6 +54,23 @@ module AnyCable
           path = Railtie.http_rpc_path(app.config.anycable_rs.http_rpc_endpoint)
           app.routes.prepend { mount AnyCable::RS.http_rpc_endpoint => path, internal: true } if path
         end
+      end
+
+      # `metrics_http` and `health_path` (unset by default) mount the Prometheus and health endpoints.
+      initializer "anycable_rs.operations" do |app|
+        app.config.after_initialize do
+          config = AnyCable::RS.config
+          app.routes.prepend do
+            mount AnyCable::RS.metrics_endpoint => config.metrics_http, internal: true if config.metrics_http
+            mount AnyCable::RS.health_endpoint => config.health_path, internal: true if config.health_path
+          end
+        end
+      end
+
+      # `state_attr_accessor` and the other channel and connection extensions exist as soon as a
+      # channel class loads: eager loading and channel specs load channels without the server.
+      initializer "anycable_rs.channel_extensions" do
+        ActiveSupport.on_load(:action_cable_channel) { require "anycable/rs/rails/rpc_handler" }
       end
 
       # remote_connections.where(...).disconnect with `adapter: anycable_rs` (also in processes

@@ -12,7 +12,7 @@ module AnyCable
       # it at once; workers get no signals, so this need not be short).
       WAIT = 1.0
 
-      attr_reader :threads
+      attr_reader :threads, :size
 
       def initialize(bridge, handler, size:, logger:)
         @bridge = bridge
@@ -30,6 +30,11 @@ module AnyCable
           end
         end
         self
+      end
+
+      # How many worker threads are no longer running (killed, or ended by a bug).
+      def dead
+        @threads.count { |thread| !thread.alive? }
       end
 
       # Waits for every worker to finish (after the bridge was closed).

@@ -128,6 +128,10 @@ impl Controller for DisconnectQueue {
         self.flush.cancel();
         self.inner.shutdown();
     }
+
+    fn pending_disconnects(&self) -> usize {
+        self.len()
+    }
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ pub mod disconnect_queue;
 pub mod grpc;
 pub mod grpc_server;
 pub mod http;
+pub mod metered;
 pub mod proto;
 
 /// Outcome of an RPC call.
@@ -223,6 +224,12 @@ pub trait Controller: Send + Sync + 'static {
     /// session) should go out as fast as they can, e.g. a paced disconnect queue stops pacing.
     /// The node waits for those calls within `shutdown_timeout`. Default: nothing to do.
     fn shutdown(&self) {}
+
+    /// Disconnect calls waiting to be made (the paced queue of a remote controller); reported
+    /// as `disconnect_queue_size`. Default: none wait.
+    fn pending_disconnects(&self) -> usize {
+        0
+    }
 }
 
 /// The controller `config` asks for (PROTOCOL §4 `rpc_host`):
