@@ -6,6 +6,7 @@ require "anycable/rs/errors"
 require "anycable/rs/native"
 require "anycable/rs/config"
 require "anycable/rs/workers"
+require "anycable/rs/log_drain"
 require "anycable/rs/server"
 require "anycable/rs/broadcaster"
 require "anycable/rs/broadcast_endpoint"
@@ -201,6 +202,7 @@ module AnyCable
         deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + config.shutdown_timeout
         in_time = node.shutdown
         in_time &&= @workers.nil? || @workers.join([deadline - Process.clock_gettime(Process::CLOCK_MONOTONIC), 0.1].max)
+        @log_drain&.stop # after the node's last lines (clients told server_restart) were queued
         logger.warn("anycable-rs: shutdown did not finish within #{config.shutdown_timeout}s") unless in_time
         in_time
       end
@@ -222,6 +224,7 @@ module AnyCable
         engine = Native::EngineConfig.new(config.engine_settings)
         bridge = Native::Bridge.new(BRIDGE_QUEUE)
         node = Native::Node.new(engine, bridge, RUNTIME_THREADS)
+        start_log_drain
         @workers = start_workers(bridge)
         @shut_down = false
         at_exit { shutdown if @node.equal?(node) }
@@ -229,6 +232,12 @@ module AnyCable
         warn_about_forked_broadcasts
         log_config if config.debug?
         node
+      end
+
+      # The engine's log lines go to `logger` through a thread of this process (one per pid:
+      # threads do not survive fork; a stopped one is replaced by the next node).
+      def start_log_drain
+        @log_drain = LogDrain.new(-> { logger }).start unless @log_drain&.running?
       end
 
       # The bridge's worker threads run the app's channels here, unless `rpc_host` names the RPC

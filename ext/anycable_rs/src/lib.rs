@@ -22,6 +22,10 @@
 //! 7. Calls from Ruby that may wait either enqueue and return (`broadcast`, `publish_raw`,
 //!    `accept`), do only non-blocking pushes (`disconnect_remote`), or wait without the GVL in
 //!    short slices (`take`, `shutdown`, `RpcServer#stop`).
+//!
+//! Engine log events reach Ruby the same way ([`logging`]): tokio threads push formatted lines
+//! into a bounded queue (dropping, and counting, when it is full) and a Ruby thread takes them
+//! without the GVL for `AnyCable::RS.logger`.
 
 mod bridge;
 mod engine_config;
@@ -48,6 +52,7 @@ mod boot {
         super::job::init(ruby, native)?;
         super::node::init(ruby, native)?;
         super::rpc_server::init(ruby, native)?;
+        super::logging::init_ruby(native)?;
         Ok(())
     }
 }

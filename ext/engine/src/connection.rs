@@ -97,6 +97,8 @@ pub(crate) async fn serve(node: Arc<Node>, socket: std::net::TcpStream, request:
 
     let env = Env { url: request.url, headers: request.headers, ..Env::default() };
     let public_sid = node.sid(handle.id);
+    // For the lines logged after `connection` is gone (the sid is only formatted if logged).
+    let (logs, id) = (Arc::clone(&node), handle.id);
     let mut connection = Connection {
         node,
         public_sid,
@@ -121,10 +123,27 @@ pub(crate) async fn serve(node: Arc<Node>, socket: std::net::TcpStream, request:
         connection.node.session_left(connection.handle.id, &connection.identifiers);
         connection.finish();
     }
+    let requested = control.requested();
     // Lets the writer finish (a no-op when a close was already requested).
     control.close(Close::Quiet);
-    if control.requested() == Some(Close::Disconnect(DisconnectReason::TooSlow)) {
+    if requested == Some(Close::Disconnect(DisconnectReason::TooSlow)) {
         metrics.inc(Counter::DisconnectedSlowClients);
+        // Logged here rather than where the queue overflowed: that is the broadcast's path.
+        tracing::info!(sid = %logs.sid(id), "client too slow: outgoing queue full, disconnected");
+    }
+    if welcomed {
+        tracing::debug!(sid = %logs.sid(id), reason = %close_reason(requested), "disconnected");
+    }
+}
+
+/// Why a welcomed session ended, for its `disconnected` line.
+fn close_reason(requested: Option<Close>) -> &'static str {
+    match requested {
+        Some(Close::Disconnect(reason)) => reason.as_str(),
+        Some(Close::Quiet) => "closed",
+        Some(Close::Protocol(..)) => "protocol_error",
+        Some(Close::ClosedByClient) => "client_closed",
+        None => "socket_error",
     }
 }
 
@@ -149,22 +168,22 @@ impl Connection {
                 self.identifiers = Arc::from(reply.identifiers);
                 merge(&mut self.env.cstate, reply.env.cstate);
                 self.transmit(reply.transmissions);
-                tracing::debug!(sid = self.sid(), identifiers = %self.identifiers, "connected");
+                tracing::debug!(sid = %self.public_sid, identifiers = %self.identifiers, "connected");
                 true
             }
             Ok(reply) if reply.status == Status::Failure => {
-                tracing::info!(sid = self.sid(), "connection rejected");
+                tracing::info!(sid = %self.public_sid, "connection rejected");
                 self.transmit(reply.transmissions);
                 self.control.close(Close::Quiet);
                 false
             }
             Ok(reply) => {
-                tracing::error!(sid = self.sid(), error = %reply.error_msg, "connect failed");
+                tracing::error!(sid = %self.public_sid, error = %reply.error_msg, "connect failed");
                 self.control.close(Close::Disconnect(DisconnectReason::ServerError));
                 false
             }
             Err(error) => {
-                tracing::warn!(sid = self.sid(), %error, "connect call failed");
+                tracing::warn!(sid = %self.public_sid, %error, "connect call failed");
                 self.control.close(Close::Disconnect(DisconnectReason::ServerError));
                 false
             }
@@ -191,7 +210,7 @@ impl Connection {
                     self.command(&text).await;
                 }
                 Some(Ok(Message::Binary(_))) => {
-                    tracing::info!(sid = self.sid(), "binary frame refused");
+                    tracing::info!(sid = %self.public_sid, "binary frame refused");
                     control.close(Close::Protocol(CloseCode::Unsupported, "binary frames are not supported"));
                 }
                 Some(Ok(Message::Close(_))) | None => {
@@ -200,15 +219,15 @@ impl Connection {
                 }
                 Some(Ok(_)) => {} // ping/pong: the library answers pings itself
                 Some(Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size }))) => {
-                    tracing::info!(sid = self.sid(), size, max_size, "frame over max_message_size");
+                    tracing::info!(sid = %self.public_sid, size, max_size, "frame over max_message_size");
                     control.close(Close::Protocol(CloseCode::Size, "message too big"));
                 }
                 Some(Err(WsError::Utf8(_))) => {
-                    tracing::info!(sid = self.sid(), "text frame with invalid UTF-8");
+                    tracing::info!(sid = %self.public_sid, "text frame with invalid UTF-8");
                     control.close(Close::Protocol(CloseCode::Invalid, "invalid UTF-8"));
                 }
                 Some(Err(error)) => {
-                    tracing::debug!(sid = self.sid(), %error, "socket error");
+                    tracing::debug!(sid = %self.public_sid, %error, "socket error");
                     return;
                 }
             }
@@ -219,15 +238,15 @@ impl Connection {
     async fn command(&mut self, frame: &str) {
         let command = match ClientCommand::parse(frame) {
             Ok(command) => command,
-            Err(error) => return tracing::warn!(sid = self.sid(), %error, "command ignored"),
+            Err(error) => return tracing::warn!(sid = %self.public_sid, %error, "command ignored"),
         };
         let subscribed = self.subscriptions.contains_key(command.identifier.as_str());
         match (command.command, subscribed) {
             (Command::Subscribe, true) => {
-                return tracing::warn!(sid = self.sid(), identifier = %command.identifier, "already subscribed");
+                return tracing::warn!(sid = %self.public_sid, identifier = %command.identifier, "already subscribed");
             }
             (Command::Message | Command::Unsubscribe, false) => {
-                return tracing::warn!(sid = self.sid(), identifier = %command.identifier, command = command.command.as_str(), "not subscribed");
+                return tracing::warn!(sid = %self.public_sid, identifier = %command.identifier, command = command.command.as_str(), "not subscribed");
             }
             _ => {}
         }
@@ -245,7 +264,7 @@ impl Connection {
         match reply.unwrap_or(Err(RpcError::Unavailable("no reply within the deadline".into()))) {
             Ok(reply) => self.apply(command.command, command.identifier, reply),
             Err(error) => {
-                tracing::warn!(sid = self.sid(), %error, "command call failed");
+                tracing::warn!(sid = %self.public_sid, %error, "command call failed");
                 self.control.close(Close::Disconnect(DisconnectReason::ServerError));
             }
         }
@@ -254,7 +273,7 @@ impl Connection {
     /// Applies a `Command` reply in PROTOCOL §2's order.
     fn apply(&mut self, command: Command, identifier: String, reply: CommandResponse) {
         if reply.status == Status::Error {
-            return tracing::error!(sid = self.sid(), %identifier, error = %reply.error_msg, "command failed");
+            return tracing::error!(sid = %self.public_sid, %identifier, error = %reply.error_msg, "command failed");
         }
         if command == Command::Subscribe && reply.status == Status::Success {
             let identifier: Arc<str> = Arc::from(identifier.as_str());
@@ -320,12 +339,14 @@ impl Connection {
             env: Env { istate, ..std::mem::take(&mut self.env) },
             sid: std::mem::take(&mut self.public_sid),
         };
-        let (controller, sid) = (Arc::clone(&self.node.controller), self.sid());
+        let (node, id) = (Arc::clone(&self.node), self.sid());
         self.node.tasks.spawn(async move {
-            match controller.disconnect(request).await {
+            match node.controller.disconnect(request).await {
                 Ok(reply) if reply.status != Status::Error => {}
-                Ok(reply) => tracing::error!(sid, error = %reply.error_msg, "disconnect failed"),
-                Err(error) => tracing::warn!(sid, %error, "disconnect call failed"),
+                Ok(reply) => {
+                    tracing::error!(sid = %node.sid(id), error = %reply.error_msg, "disconnect failed")
+                }
+                Err(error) => tracing::warn!(sid = %node.sid(id), %error, "disconnect call failed"),
             }
         });
     }

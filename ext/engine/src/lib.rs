@@ -24,6 +24,8 @@
 //!   the bounded queue between them and everything else, [`sessions`] lists live ones.
 //! - [`metrics`]: counters and gauges with AnyCable's names, rendered for Prometheus and sent
 //!   to StatsD.
+//! - [`logging`]: the engine's log events as lines (with their level) in a bounded queue
+//!   that the host's logger drains; the level can change at run time.
 //! - `handshake`: the `101` answer for a socket whose HTTP request the web server read.
 
 pub mod broadcast;
@@ -32,6 +34,7 @@ pub mod config_reference;
 mod connection;
 pub mod handshake;
 pub mod hub;
+pub mod logging;
 pub mod metrics;
 pub mod node;
 pub mod protocol;

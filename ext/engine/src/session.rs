@@ -170,9 +170,8 @@ impl SessionHandle {
         match self.control.push(frame) {
             Ok(()) => true,
             Err(Refused::Full) => {
-                if self.control.close(Close::Disconnect(DisconnectReason::TooSlow)) {
-                    tracing::info!(sid = self.id, "client too slow: outgoing queue full, disconnecting");
-                }
+                // Logged (once, with the client's sid) by the connection's task as it ends.
+                self.control.close(Close::Disconnect(DisconnectReason::TooSlow));
                 false
             }
             Err(Refused::Finished) => false,

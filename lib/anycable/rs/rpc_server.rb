@@ -24,15 +24,17 @@ module AnyCable
         @logger = logger
       end
 
-      # Starts the worker threads and the server; raises AnyCable::RS::Error when it cannot
-      # listen on `host`.
+      # Starts the worker threads, the thread that writes the engine's log lines to `logger`,
+      # and the server; raises AnyCable::RS::Error when it cannot listen on `host`.
       def start
+        @log_drain = LogDrain.new(@logger).start
         @bridge = Native::Bridge.new(QUEUE)
         @workers = Workers.new(@bridge, @handler, size: @config.rpc_pool_size, logger: @logger).start
         begin
           @server = Native::RpcServer.new(Native::EngineConfig.new(@config.engine_settings), @bridge, host)
         rescue StandardError
           @bridge.close
+          @log_drain.stop
           raise
         end
         @logger.info("anycable-rs: gRPC server (anycable.RPC) listening on #{address} " \
@@ -59,6 +61,7 @@ module AnyCable
         in_time = @server.stop
         @bridge.close
         in_time &&= @workers.join([deadline - Process.clock_gettime(Process::CLOCK_MONOTONIC), 0.1].max)
+        @log_drain.stop
         @server = nil
         @logger.warn("anycable-rs: the gRPC server did not stop within #{@config.shutdown_timeout}s") unless in_time
         in_time

@@ -155,7 +155,7 @@ impl RpcServer {
                 tracing::error!(%error, "gRPC server failed");
             }
         });
-        tracing::info!(%addr, "gRPC server (anycable.RPC) listening");
+        tracing::debug!(%addr, "gRPC server (anycable.RPC) listening"); // the host logs it too
         Ok(Self { addr, stop: Mutex::new(Some(stop)), task: Mutex::new(Some(task)), counters })
     }
 
