@@ -36,6 +36,7 @@ mod logging;
 mod node;
 mod rpc_server;
 mod ruby_json;
+mod runtime;
 
 /// The entry point Ruby calls when it loads the library (`Init_anycable_rs`).
 mod boot {

@@ -3,48 +3,30 @@
 //! (`anycable_engine::rpc::controller_for`): the in-process `Bridge` (its worker threads are
 //! then started by the Ruby side), gRPC or HTTP RPC.
 //!
-//! A node belongs to the process that created it. After `fork` the runtime's threads do not
-//! exist in the child, so a node inherited that way is never shut down or dropped there (that
-//! would wait on threads that are gone): the Ruby side creates a fresh node per pid.
+//! A node belongs to the process that created it ([`ProcessRuntime`]): the Ruby side creates a
+//! fresh node per pid.
 
 use std::os::fd::BorrowedFd;
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::bridge::BridgeObj;
+use crate::engine_config::EngineConfig;
+use crate::runtime::ProcessRuntime;
+use crate::{errors, logging, ruby_json};
 use anycable_engine::node::{Node, UpgradeRequest};
 use anycable_engine::rpc::bridge::JobQueue;
 use anycable_engine::rpc::controller_for;
 use magnus::scan_args::scan_args;
 use magnus::{function, method, prelude::*, Error, RHash, RModule, RString, Ruby, Value};
-use tokio::runtime::Runtime;
-
-use crate::bridge::BridgeObj;
-use crate::engine_config::EngineConfig;
-use crate::gvl::without_gvl;
-use crate::{errors, logging, ruby_json};
 
 /// The server of one process.
 #[magnus::wrap(class = "AnyCable::RS::Native::Node", free_immediately, size)]
 pub(crate) struct NodeObj {
-    pid: u32,
     node: Arc<Node>,
-    /// Taken out (and shut down) once, by `shutdown`, in the process that built it.
-    runtime: Mutex<Option<Runtime>>,
+    /// Stopped once, by `shutdown`.
+    runtime: ProcessRuntime,
     queue: Arc<JobQueue>,
-}
-
-impl Drop for NodeObj {
-    fn drop(&mut self) {
-        let runtime = self.runtime.get_mut().unwrap_or_else(|p| p.into_inner()).take();
-        match runtime {
-            // Inherited over fork: its threads are gone here; dropping would wait for them.
-            Some(runtime) if std::process::id() != self.pid => {
-                let _inherited = std::mem::ManuallyDrop::new(runtime);
-            }
-            Some(runtime) => runtime.shutdown_background(),
-            None => {}
-        }
-    }
 }
 
 impl NodeObj {
@@ -58,35 +40,27 @@ impl NodeObj {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,
         };
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads.clamp(1, 64))
-            .thread_name("anycable-rs")
-            .enable_all()
-            .build()
-            .map_err(|e| errors::error(ruby, format!("cannot start the tokio runtime: {e}")))?;
+        let runtime = ProcessRuntime::build(ruby, threads.clamp(1, 64), "anycable-rs")?;
         let queue = Arc::clone(&bridge.queue);
-        let controller = {
-            let _inside = runtime.enter(); // a gRPC channel starts its connection task here
-            controller_for(&config.0, &queue)
-        };
-        let controller = match controller {
-            Ok(controller) => controller,
-            Err(error) => {
-                runtime.shutdown_background();
-                return Err(Error::new(ruby.get_inner(&errors::CONFIG_ERROR), error.to_string()));
+        // Inside the runtime: a gRPC channel starts its connection task there.
+        let started = runtime.with(|inside| {
+            let _entered = inside.enter();
+            let node = Node::new(config.0.clone(), controller_for(&config.0, &queue)?);
+            node.start(inside.handle().clone());
+            Ok::<_, anycable_engine::config::ConfigError>(node)
+        });
+        match started {
+            Some(Ok(node)) => Ok(Self { node, runtime, queue }),
+            Some(Err(error)) => {
+                runtime.abandon();
+                Err(Error::new(ruby.get_inner(&errors::CONFIG_ERROR), error.to_string()))
             }
-        };
-        let node = Node::new(config.0.clone(), controller);
-        node.start(runtime.handle().clone());
-        Ok(Self { pid: std::process::id(), node, runtime: Mutex::new(Some(runtime)), queue })
+            None => Err(errors::error(ruby, "the tokio runtime stopped while starting")),
+        }
     }
 
     fn check_pid(&self, ruby: &Ruby) -> Result<(), Error> {
-        if std::process::id() == self.pid {
-            Ok(())
-        } else {
-            Err(errors::error(ruby, "this node was created before fork; create a new one in this process"))
-        }
+        self.runtime.check_pid(ruby, "node")
     }
 
     /// `#accept(fd, url, headers, protocols, key)`: duplicates `fd` (a connected socket whose
@@ -171,31 +145,10 @@ impl NodeObj {
     /// whether everything finished in time; later calls return false at once.
     fn shutdown(ruby: &Ruby, rb_self: &Self) -> Result<bool, Error> {
         rb_self.check_pid(ruby)?;
-        let Some(runtime) = rb_self.runtime.lock().unwrap_or_else(|p| p.into_inner()).take() else {
-            return Ok(false);
-        };
-        let (done, finished) = mpsc::channel();
         let node = Arc::clone(&rb_self.node);
-        runtime.spawn(async move {
-            let _ = done.send(node.shutdown().await);
-        });
-        let in_time = loop {
-            // Short slices: Ctrl-C and signals are seen between them on the main thread.
-            let outcome = without_gvl(|| finished.recv_timeout(Duration::from_millis(100)), || {});
-            if let Some(error) = outcome.interrupt {
-                rb_self.queue.close();
-                runtime.shutdown_background();
-                return Err(error);
-            }
-            match outcome.value {
-                Some(Ok(in_time)) => break in_time,
-                Some(Err(mpsc::RecvTimeoutError::Timeout)) => {}
-                Some(Err(mpsc::RecvTimeoutError::Disconnected)) | None => break false,
-            }
-        };
-        rb_self.queue.close();
-        runtime.shutdown_background();
-        Ok(in_time)
+        let in_time =
+            rb_self.runtime.finish(async move { node.shutdown().await }, || rb_self.queue.close())?;
+        Ok(in_time.unwrap_or(false))
     }
 
     /// `#stats`: `{"clients" => n, "streams" => n, "rpc_pending" => n, "redis" => bool?}`;
@@ -234,20 +187,7 @@ impl NodeObj {
     /// once it was shut down). Waits without the GVL.
     fn alive(ruby: &Ruby, rb_self: &Self, timeout: f64) -> Result<bool, Error> {
         rb_self.check_pid(ruby)?;
-        let (done, ran) = mpsc::channel();
-        {
-            let runtime = rb_self.runtime.lock().unwrap_or_else(|p| p.into_inner());
-            let Some(runtime) = runtime.as_ref() else { return Ok(false) };
-            runtime.spawn(async move {
-                let _ = done.send(());
-            });
-        } // the lock is released before waiting
-        let timeout = Duration::try_from_secs_f64(timeout).unwrap_or(Duration::from_secs(1));
-        let outcome = without_gvl(|| ran.recv_timeout(timeout).is_ok(), || {});
-        match outcome.interrupt {
-            Some(error) => Err(error),
-            None => Ok(outcome.value.unwrap_or(false)),
-        }
+        rb_self.runtime.answers(Duration::try_from_secs_f64(timeout).unwrap_or(Duration::from_secs(1)))
     }
 
     /// `#connections`: open WebSocket connections (what `max_connections` limits); one atomic load.
@@ -258,7 +198,7 @@ impl NodeObj {
 
     /// `#pid`: the process the node belongs to.
     fn pid(&self) -> u32 {
-        self.pid
+        self.runtime.pid()
     }
 }
 

@@ -7,41 +7,24 @@
 //! `exe/anycable-rs rpc` builds one; the Ruby side starts and stops the worker threads.
 
 use std::net::ToSocketAddrs;
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-
-use anycable_engine::rpc::grpc_server::RpcServer;
-use magnus::{function, method, prelude::*, Error, RHash, RModule, Ruby};
-use tokio::runtime::Runtime;
 
 use crate::bridge::BridgeObj;
 use crate::engine_config::EngineConfig;
-use crate::gvl::without_gvl;
+use crate::runtime::ProcessRuntime;
 use crate::{errors, logging};
+use anycable_engine::rpc::grpc_server::RpcServer;
+use magnus::{function, method, prelude::*, Error, RHash, RModule, Ruby};
 
 /// A running gRPC server.
 #[magnus::wrap(class = "AnyCable::RS::Native::RpcServer", free_immediately, size)]
 pub(crate) struct RpcServerObj {
-    pid: u32,
     server: Arc<RpcServer>,
     /// How long `stop` lets running calls finish.
     shutdown_timeout: Duration,
-    /// Taken out (and shut down) once, by `stop`, in the process that built it.
-    runtime: Mutex<Option<Runtime>>,
-}
-
-impl Drop for RpcServerObj {
-    fn drop(&mut self) {
-        let runtime = self.runtime.get_mut().unwrap_or_else(|p| p.into_inner()).take();
-        match runtime {
-            // Inherited over fork: its threads are gone here; dropping would wait for them.
-            Some(runtime) if std::process::id() != self.pid => {
-                let _inherited = std::mem::ManuallyDrop::new(runtime);
-            }
-            Some(runtime) => runtime.shutdown_background(),
-            None => {}
-        }
-    }
+    /// Stopped once, by `stop`.
+    runtime: ProcessRuntime,
 }
 
 impl RpcServerObj {
@@ -57,20 +40,12 @@ impl RpcServerObj {
             .collect();
         let listener = std::net::TcpListener::bind(&addrs[..]).map_err(|e| cannot(e.to_string()))?;
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 16);
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads)
-            .thread_name("anycable-rs-rpc")
-            .enable_all()
-            .build()
-            .map_err(|e| errors::error(ruby, format!("cannot start the tokio runtime: {e}")))?;
-        let server = RpcServer::start(listener, Arc::clone(&bridge.queue), runtime.handle())
+        let runtime = ProcessRuntime::build(ruby, threads, "anycable-rs-rpc")?;
+        let server = runtime
+            .with(|inside| RpcServer::start(listener, Arc::clone(&bridge.queue), inside.handle()))
+            .ok_or_else(|| cannot("the tokio runtime stopped while starting".into()))?
             .map_err(|e| cannot(e.to_string()))?;
-        Ok(Self {
-            pid: std::process::id(),
-            server: Arc::new(server),
-            shutdown_timeout: config.0.shutdown_timeout,
-            runtime: Mutex::new(Some(runtime)),
-        })
+        Ok(Self { server: Arc::new(server), shutdown_timeout: config.0.shutdown_timeout, runtime })
     }
 
     /// `#address`: where it listens, `ip:port` (the chosen port when it was 0).
@@ -84,31 +59,10 @@ impl RpcServerObj {
     /// finished in time; later calls return true at once. The bridge is left open: close it
     /// afterwards to stop the workers.
     fn stop(ruby: &Ruby, rb_self: &Self) -> Result<bool, Error> {
-        if std::process::id() != rb_self.pid {
-            return Err(errors::error(ruby, "this RPC server was created before fork"));
-        }
-        let Some(runtime) = rb_self.runtime.lock().unwrap_or_else(|p| p.into_inner()).take() else {
-            return Ok(true);
-        };
-        let (done, finished) = mpsc::channel();
+        rb_self.runtime.check_pid(ruby, "RPC server")?;
         let (server, timeout) = (Arc::clone(&rb_self.server), rb_self.shutdown_timeout);
-        runtime.spawn(async move {
-            let _ = done.send(server.stop(timeout).await);
-        });
-        let in_time = loop {
-            let outcome = without_gvl(|| finished.recv_timeout(Duration::from_millis(100)), || {});
-            if let Some(error) = outcome.interrupt {
-                runtime.shutdown_background();
-                return Err(error);
-            }
-            match outcome.value {
-                Some(Ok(in_time)) => break in_time,
-                Some(Err(mpsc::RecvTimeoutError::Timeout)) => {}
-                Some(Err(mpsc::RecvTimeoutError::Disconnected)) | None => break false,
-            }
-        };
-        runtime.shutdown_background();
-        Ok(in_time)
+        // Already stopped: nothing was left running.
+        Ok(rb_self.runtime.finish(async move { server.stop(timeout).await }, || {})?.unwrap_or(true))
     }
 
     /// `#stats`: `{"in_flight" => calls running, "calls" => calls answered}`.
