@@ -20,10 +20,8 @@
 //! itself; without it the system's roots) — anycable-go's settings. `rpc_tls_verify: false`
 //! accepts any certificate (development only).
 
-use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::future::Future;
-use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,6 +32,7 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, Status as GrpcStatus};
 
 use super::proto::{anycable, anycable::rpc_client::RpcClient, META_PROTOV, META_SID, PROTOCOL_VERSION};
+use super::retry::{self, Attempt};
 use super::{
     BoxFuture, CommandMessage, CommandResponse, ConnectionRequest, ConnectionResponse, Controller,
     DisconnectRequest, DisconnectResponse, RpcError,
@@ -197,55 +196,40 @@ impl Inner {
         Req: Clone,
         Fut: Future<Output = Result<tonic::Response<Reply>, GrpcStatus>>,
     {
-        let mut attempt = 0u32;
-        let mut backoff = None::<(Code, Duration)>;
-        loop {
-            attempt += 1;
-            let outcome = {
-                let _permit = self
-                    .permits
-                    .acquire()
-                    .await
-                    .map_err(|_| RpcError::Unavailable("gRPC is closed".into()))?;
-                let mut message = tonic::Request::new(request.clone());
-                message.set_timeout(deadline.saturating_duration_since(Instant::now()));
-                let metadata = message.metadata_mut();
-                metadata.insert(META_PROTOV, MetadataValue::from_static(PROTOCOL_VERSION));
-                if let Ok(sid) = MetadataValue::try_from(sid) {
-                    if !sid.is_empty() {
-                        metadata.insert(META_SID, sid);
-                    }
+        let label = format!("gRPC {name} to {}", self.target);
+        let attempt = || {
+            let mut message = tonic::Request::new(request.clone());
+            message.set_timeout(deadline.saturating_duration_since(Instant::now()));
+            let metadata = message.metadata_mut();
+            metadata.insert(META_PROTOV, MetadataValue::from_static(PROTOCOL_VERSION));
+            if let Ok(sid) = MetadataValue::try_from(sid) {
+                if !sid.is_empty() {
+                    metadata.insert(META_SID, sid);
                 }
-                call(self.client.clone(), message).await
-            };
-            let status = match outcome {
-                Ok(reply) => return Ok(reply.into_inner()),
-                Err(status) => status,
-            };
-            let why = format!("{:?}: {}", status.code(), status.message());
-            let first = match status.code() {
-                Code::Unavailable => self.timing.unavailable_backoff,
-                Code::ResourceExhausted => self.timing.exhausted_backoff,
-                _ => return Err(RpcError::Unavailable(format!("gRPC {name} to {}: {why}", self.target))),
-            };
-            // The backoff restarts when the kind of failure changes (busy after down, or back).
-            let pause = match backoff {
-                Some((code, previous)) if code == status.code() => {
-                    (previous * 2).min(self.timing.max_backoff)
-                }
-                _ => first.min(self.timing.max_backoff),
-            };
-            backoff = Some((status.code(), pause));
-            let pause = jitter(pause, attempt);
-            if Instant::now() + pause >= deadline {
-                return Err(RpcError::Unavailable(format!(
-                    "gRPC {name} to {} failed after {attempt} attempt(s): {why}",
-                    self.target
-                )));
             }
-            tracing::debug!(call = name, attempt, %why, ?pause, "gRPC: retrying");
-            tokio::time::sleep(pause).await;
-        }
+            let reply = call(self.client.clone(), message);
+            async { self.outcome(&label, reply.await) }
+        };
+        retry::with_retries(&label, &self.permits, deadline, self.timing.max_backoff, attempt).await
+    }
+
+    /// UNAVAILABLE and RESOURCE_EXHAUSTED are retried, each kind with its own first pause.
+    fn outcome<Reply>(
+        &self,
+        label: &str,
+        reply: Result<tonic::Response<Reply>, GrpcStatus>,
+    ) -> Attempt<Reply> {
+        let status = match reply {
+            Ok(reply) => return Attempt::Reply(reply.into_inner()),
+            Err(status) => status,
+        };
+        let why = format!("{:?}: {}", status.code(), status.message());
+        let (kind, first) = match status.code() {
+            Code::Unavailable => ("unavailable", self.timing.unavailable_backoff),
+            Code::ResourceExhausted => ("exhausted", self.timing.exhausted_backoff),
+            _ => return Attempt::Fail(RpcError::Unavailable(format!("{label}: {why}"))),
+        };
+        Attempt::Retry { why, kind, first, at_least: None }
     }
 }
 
@@ -312,12 +296,6 @@ fn tls_endpoint(endpoint: Endpoint, config: &Config) -> Result<Endpoint, ConfigE
         endpoint.tls_config(tls.with_native_roots())
     };
     configured.map_err(|e| bad("rpc_host", format!("a TLS setup this system supports ({e})")))
-}
-
-/// `pause` shortened by a random 0–50 %, so clients of a restarting server do not retry in step.
-fn jitter(pause: Duration, attempt: u32) -> Duration {
-    let random = RandomState::new().hash_one(attempt) % 500;
-    pause.mul_f64(1.0 - random as f64 / 1000.0)
 }
 
 /// `rpc_tls_verify: false`: a verifier that accepts any certificate but still checks that the

@@ -21,10 +21,8 @@
 //! A `401` means the secrets differ: logged once (until a call succeeds again) at error level,
 //! naming `http_rpc_secret`, and the call fails. Nothing here ever logs a secret.
 
-use std::collections::hash_map::RandomState;
 use std::error::Error as StdError;
 use std::fmt;
-use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +40,7 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
+use super::retry::{self, Attempt};
 use super::{
     BoxFuture, CommandMessage, CommandResponse, ConnectionRequest, ConnectionResponse, Controller,
     DisconnectRequest, DisconnectResponse, RpcError,
@@ -117,16 +116,6 @@ impl fmt::Debug for HttpController {
             .field("timing", &self.inner.timing)
             .finish_non_exhaustive()
     }
-}
-
-/// What one attempt came to.
-enum Attempt {
-    /// A 2xx reply body.
-    Reply(Bytes),
-    /// The call certainly did not run: try again after a pause (at least the given one).
-    Retry(String, Option<Duration>),
-    /// Failed for good.
-    Fail(RpcError),
 }
 
 impl HttpController {
@@ -248,36 +237,17 @@ impl Inner {
         sid: Option<&str>,
         deadline: Instant,
     ) -> Result<Bytes, RpcError> {
-        let mut backoff = self.timing.first_backoff;
-        let mut attempt = 0u32;
-        loop {
-            attempt += 1;
-            let outcome = {
-                let _permit = self
-                    .permits
-                    .acquire()
-                    .await
-                    .map_err(|_| RpcError::Unavailable("HTTP RPC is closed".into()))?;
-                self.attempt(name, body.clone(), sid).await
-            };
-            let (why, at_least) = match outcome {
-                Attempt::Reply(reply) => return Ok(reply),
-                Attempt::Fail(error) => return Err(error),
-                Attempt::Retry(why, at_least) => (why, at_least),
-            };
-            let pause = jitter(backoff, attempt).max(at_least.unwrap_or_default());
-            if Instant::now() + pause >= deadline {
-                return Err(RpcError::Unavailable(format!(
-                    "HTTP RPC {name} failed after {attempt} attempt(s): {why}"
-                )));
-            }
-            tracing::debug!(call = name, attempt, %why, ?pause, "HTTP RPC: retrying");
-            tokio::time::sleep(pause).await;
-            backoff = (backoff * 2).min(self.timing.max_backoff);
-        }
+        let label = format!("HTTP RPC {name}");
+        let attempt = || self.attempt(name, body.clone(), sid);
+        retry::with_retries(&label, &self.permits, deadline, self.timing.max_backoff, attempt).await
     }
 
-    async fn attempt(&self, name: &str, body: Bytes, sid: Option<&str>) -> Attempt {
+    /// An attempt that certainly did not run the call (no connection, 429, 5xx).
+    fn retry(&self, why: String, at_least: Option<Duration>) -> Attempt<Bytes> {
+        Attempt::Retry { why, kind: "http", first: self.timing.first_backoff, at_least }
+    }
+
+    async fn attempt(&self, name: &str, body: Bytes, sid: Option<&str>) -> Attempt<Bytes> {
         let mut request = Request::post(format!("{}/{name}", self.base))
             .header(CONTENT_TYPE, JSON)
             .header(META_PROTOV, PROTOCOL_VERSION);
@@ -295,7 +265,7 @@ impl Inner {
         let response = match self.client.request(request).await {
             Ok(response) => response,
             // The connection was never made: the server has not seen the call.
-            Err(error) if error.is_connect() => return Attempt::Retry(chain(&error), None),
+            Err(error) if error.is_connect() => return self.retry(chain(&error), None),
             // The request may have reached the server: running it twice could do things twice.
             Err(error) => {
                 return Attempt::Fail(RpcError::Unavailable(format!("HTTP RPC {name}: {}", chain(&error))))
@@ -338,8 +308,8 @@ impl Inner {
                     "HTTP RPC {name}: {what} (check http_rpc_secret)"
                 )))
             }
-            StatusCode::TOO_MANY_REQUESTS => Attempt::Retry(what, retry_after),
-            status if status.is_server_error() => Attempt::Retry(what, retry_after),
+            StatusCode::TOO_MANY_REQUESTS => self.retry(what, retry_after),
+            status if status.is_server_error() => self.retry(what, retry_after),
             _ => Attempt::Fail(RpcError::BadReply(format!("HTTP RPC {name}: {what}"))),
         }
     }
@@ -391,12 +361,6 @@ fn tls_config(https: bool) -> Result<rustls::ClientConfig, String> {
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(config)
-}
-
-/// `backoff` shortened by a random 0–50 %.
-fn jitter(backoff: Duration, attempt: u32) -> Duration {
-    let random = RandomState::new().hash_one(attempt) % 500;
-    backoff.mul_f64(1.0 - random as f64 / 1000.0)
 }
 
 /// `Retry-After` in seconds (the HTTP-date form is ignored).
@@ -452,11 +416,7 @@ mod tests {
     }
 
     #[test]
-    fn retry_pauses_are_jittered_and_retry_after_is_read() {
-        for attempt in 0..50 {
-            let pause = jitter(Duration::from_millis(100), attempt);
-            assert!((Duration::from_millis(50)..=Duration::from_millis(100)).contains(&pause), "{pause:?}");
-        }
+    fn retry_after_is_read_in_seconds() {
         assert_eq!(retry_after(Some(&HeaderValue::from_static(" 2"))), Some(Duration::from_secs(2)));
         assert_eq!(retry_after(Some(&HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"))), None);
         assert_eq!(retry_after(None), None);

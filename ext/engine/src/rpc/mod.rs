@@ -19,6 +19,7 @@ pub mod grpc_server;
 pub mod http;
 pub mod metered;
 pub mod proto;
+mod retry;
 
 /// Outcome of an RPC call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
