@@ -4,16 +4,10 @@ require "fileutils"
 require "net/http"
 require "socket"
 require "timeout"
+require_relative "support/free_port"
 
 # The README's first command: bin/demo must bring the chat up and answer HTTP 200 on `/`.
 RSpec.describe "bin/demo" do
-  def free_port
-    server = TCPServer.new("127.0.0.1", 0)
-    server.addr[1]
-  ensure
-    server&.close
-  end
-
   def get(port, path)
     Net::HTTP.start("127.0.0.1", port, open_timeout: 1, read_timeout: 5) { |http| http.get(path) }
   rescue SystemCallError, Net::OpenTimeout, EOFError
@@ -21,7 +15,7 @@ RSpec.describe "bin/demo" do
   end
 
   it "serves the test-app chat on $PORT" do
-    port = free_port
+    port = FreePort.pick
     log = File.join(ROOT, "tmp", "demo-spec.log")
     FileUtils.mkdir_p(File.dirname(log))
     env = { "PORT" => port.to_s, "BUNDLE_GEMFILE" => nil, "RUBYOPT" => nil }

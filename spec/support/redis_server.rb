@@ -3,6 +3,7 @@
 require "fileutils"
 require "socket"
 require "tmpdir"
+require_relative "free_port"
 
 module SpecSupport
   # A redis-server of the spec's own (never the system's service): a free port on 127.0.0.1, no
@@ -28,7 +29,7 @@ module SpecSupport
     attr_reader :port, :log_path
 
     def initialize(port: nil, tls: nil)
-      @port = port || free_port
+      @port = port || FreePort.pick
       @tls = tls
       @dir = Dir.mktmpdir("anycable-rs-redis")
       @log_path = File.join(@dir, "redis.log")
@@ -100,13 +101,6 @@ module SpecSupport
     ensure
       @pid = nil
       self.class.running.delete(self)
-    end
-
-    def free_port
-      server = TCPServer.new("127.0.0.1", 0)
-      server.addr[1]
-    ensure
-      server&.close
     end
   end
 

@@ -4,6 +4,7 @@ require "bundler"
 require "fileutils"
 require "net/http"
 require "socket"
+require_relative "../../support/free_port"
 
 module IntegrationSupport
   # A real Puma (single mode) serving spec/integration/app on a free port, started once for
@@ -34,17 +35,10 @@ module IntegrationSupport
       end
     end
 
-    def self.free_port
-      server = TCPServer.new("127.0.0.1", 0)
-      server.addr[1]
-    ensure
-      server&.close
-    end
-
     # port: reuse a port (a restart); env: extra environment for the app (e.g. PUMA_WORKERS);
     # remote_rpc: false for a Puma that must not get a B of its own (B itself in HTTP mode).
     def initialize(port: nil, env: {}, remote_rpc: true)
-      @port = port || free_port
+      @port = port || FreePort.pick
       @env = env
       @remote_rpc = remote_rpc
       @log_path = File.join(APP_DIR, "log", "puma-#{@port}.log")
@@ -122,10 +116,6 @@ module IntegrationSupport
 
     def with_app_bundle(&)
       self.class.with_app_bundle({ "PORT" => port.to_s }.merge(@env), &)
-    end
-
-    def free_port
-      self.class.free_port
     end
 
     # Remote RPC modes: B gets the spec's environment (plus a shared Redis for broadcasts made

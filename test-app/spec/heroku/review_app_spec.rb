@@ -1,0 +1,142 @@
+# frozen_string_literal: true
+
+require "fileutils"
+require "json"
+require "net/http"
+require "socket"
+require "timeout"
+
+ROOT = File.expand_path("../../..", __dir__) unless defined?(ROOT)
+require File.join(ROOT, "spec/integration/support/node_cable_client")
+require File.join(ROOT, "spec/support/free_port")
+
+# The test-app as a Heroku review app in one dyno: app.json asks for what it needs, and the
+# Procfile's web command, run as it is with Heroku's environment, serves HTTP and WebSockets
+# on $PORT.
+RSpec.describe "Heroku review app" do
+  let(:app_dir) { File.expand_path("../..", __dir__) }
+
+  describe "app.json" do
+    let(:manifest) { JSON.parse(File.read(File.join(app_dir, "app.json"))) }
+
+    it "asks for one web dyno, Heroku Redis and the production environment" do
+      expect(manifest).to include("name", "description")
+      expect(manifest["formation"]).to eq("web" => { "quantity" => 1, "size" => "basic" })
+      expect(manifest["addons"]).to eq(["heroku-redis:mini"])
+      expect(manifest["buildpacks"].map { |pack| pack["url"] }).to eq(%w[emk/rust heroku/ruby])
+      env = manifest["env"]
+      expect(env["SECRET_KEY_BASE"]).to include("generator" => "secret")
+      expect(env["SECRET_KEY_BASE"]).not_to include("value")
+      expect(env.transform_values { |entry| entry["value"] }).to include(
+        "RAILS_ENV" => "production", "ANYCABLE_BROADCAST_ADAPTER" => "redis", "WEB_CONCURRENCY" => "1",
+        "RAILS_MAX_THREADS" => "5", "RAILS_LOG_TO_STDOUT" => "enabled"
+      )
+      expect(env.values).to all(include("description"))
+      expect(File.read(File.join(app_dir, "RustConfig"))).to match(/^RUST_SKIP_BUILD=1$/)
+    end
+  end
+
+  describe "the Procfile's web process" do
+    let(:command) do
+      lines = File.readlines(File.join(app_dir, "Procfile"), chomp: true).grep(/\A\w+:/)
+      expect(lines.map { |line| line[/\A\w+/] }).to eq(["web"]) # the only process type
+      lines.first.delete_prefix("web:").strip
+    end
+
+    def http(port, &)
+      Net::HTTP.start("127.0.0.1", port, open_timeout: 1, read_timeout: 10, &)
+    end
+
+    def up?(port)
+      http(port) { |conn| conn.get("/").code == "200" }
+    rescue SystemCallError, IOError, Net::OpenTimeout, Net::ReadTimeout
+      false
+    end
+
+    # Runs the command as a dyno would (`bash -c`, in the app's directory, outside this
+    # process's bundle), with production's environment but no Redis.
+    def start(env)
+      @log = File.join(app_dir, "log", "procfile-#{env["PORT"]}.log")
+      FileUtils.mkdir_p(File.dirname(@log))
+      @pid = Bundler.with_unbundled_env do
+        Process.spawn(env, "bash", "-c", command, chdir: app_dir, out: @log, err: %i[child out], pgroup: true)
+      end
+      Timeout.timeout(60, Timeout::Error, "no answer on $PORT within 60 s:\n#{File.read(@log)}") do
+        until up?(env["PORT"])
+          raise "the web process exited:\n#{File.read(@log)}" if Process.wait(@pid, Process::WNOHANG)
+
+          sleep 0.1
+        end
+      end
+    end
+
+    def stop
+      return unless @pid
+
+      Process.kill("TERM", -@pid)
+      _, status = Timeout.timeout(30) { Process.wait2(@pid) }
+      @pid = nil
+      status
+    rescue Errno::ESRCH, Errno::ECHILD
+      @pid = nil
+    end
+
+    after do
+      if @pid
+        Process.kill("KILL", -@pid)
+        Process.wait(@pid)
+      end
+    rescue Errno::ESRCH, Errno::ECHILD
+      nil
+    ensure
+      @client&.stop
+    end
+
+    # The chat's cookie for `name`, the way a browser gets it: the form, then POST /join.
+    def join(port, name)
+      http(port) do |conn|
+        form = conn.get("/")
+        session = form["set-cookie"].split(";").first
+        token = form.body[/name="authenticity_token" value="([^"]+)"/, 1]
+        joined = conn.post("/join", URI.encode_www_form(authenticity_token: token, name: name, room: "review"),
+                           "Cookie" => session, "Content-Type" => "application/x-www-form-urlencoded")
+        expect(joined.code).to eq("302")
+        joined.get_fields("set-cookie").map { |cookie| cookie.split(";").first }.find { |c| c.start_with?("user_name=") }
+      end
+    end
+
+    {
+      "in single mode" => {},
+      "with WEB_CONCURRENCY=2 and RAILS_MAX_THREADS=3 (cluster mode)" => { "WEB_CONCURRENCY" => "2", "RAILS_MAX_THREADS" => "3" }
+    }.each do |mode, extra|
+      it "listens on $PORT #{mode}: GET / answers, /cable welcomes and chats; stops on SIGTERM" do
+        port = FreePort.pick
+        start({ "PORT" => port.to_s, "RAILS_ENV" => "production", "RACK_ENV" => "production",
+                "SECRET_KEY_BASE" => "x" * 64, "RAILS_LOG_TO_STDOUT" => "enabled",
+                "ANYCABLE_BROADCAST_ADAPTER" => "local", "WEB_CONCURRENCY" => "1", "RAILS_MAX_THREADS" => "5",
+                "REDIS_URL" => nil }.merge(extra))
+        log = File.read(@log)
+        expect(log).to include("Listening on http://0.0.0.0:#{port}", "Environment: production")
+        expect(log).to include("Min threads: #{extra.fetch("RAILS_MAX_THREADS", 5)}")
+        expect(log).to match(extra.key?("WEB_CONCURRENCY") ? /Workers: 2/ : /single mode/)
+
+        cookie = join(port, "reviewer")
+        expect(cookie).to start_with("user_name=")
+        @client = IntegrationSupport::NodeCableClient.new(
+          url: "ws://127.0.0.1:#{port}/cable", origin: "http://127.0.0.1:#{port}", cookie: cookie, name: "reviewer"
+        )
+        @client.subscribe!("chat", { channel: "ChatChannel", room: "review" }, timeout: 15)
+        welcome = @client.wait_for("frame") { |e| e.dig("data", "type") == "welcome" }["data"]
+        expect(welcome["sid"]).to be_a(String) # anycable-rs' welcome
+        @client.perform("chat", "speak", { body: "hello from the review app" })
+        expect(@client.wait_for_received("chat", timeout: 10))
+          .to include("user" => "reviewer", "body" => "hello from the review app")
+
+        @client.stop
+        status = stop
+        expect(status).not_to be_nil
+        expect(File.read(@log)).to match(/Goodbye|- Gracefully stopping/)
+      end
+    end
+  end
+end
