@@ -184,7 +184,7 @@ pub fn queue() -> &'static LogQueue {
 }
 
 /// The process-wide level: a [`LevelFilter`] as a number (see `level_to_u8`).
-static LEVEL: AtomicU8 = AtomicU8::new(2); // info
+static LEVEL: AtomicU8 = AtomicU8::new(3); // info (see `level_to_u8`)
 
 fn level_to_u8(level: LevelFilter) -> u8 {
     match level {
