@@ -97,10 +97,10 @@ pub(crate) async fn serve(node: Arc<Node>, socket: std::net::TcpStream, request:
 
     let env = Env { url: request.url, headers: request.headers, ..Env::default() };
     let public_sid = node.sid(handle.id);
-    // For the lines logged after `connection` is gone (the sid is only formatted if logged).
-    let (logs, id) = (Arc::clone(&node), handle.id);
+    let id = handle.id;
     let mut connection = Connection {
-        node,
+        // The connection is consumed by `finish`; this task keeps the node for what comes after.
+        node: Arc::clone(&node),
         public_sid,
         handle,
         control: Arc::clone(&control),
@@ -108,11 +108,9 @@ pub(crate) async fn serve(node: Arc<Node>, socket: std::net::TcpStream, request:
         identifiers: Arc::from(""),
         subscriptions: HashMap::new(),
     };
-    let shutdown = connection.node.shutdown.clone();
-    let metrics = Arc::clone(&connection.node.metrics);
     let welcomed = tokio::select! {
         welcomed = connection.connect() => welcomed,
-        _ = shutdown.cancelled() => {
+        _ = node.shutdown.cancelled() => {
             control.close(Close::Disconnect(DisconnectReason::ServerRestart));
             false
         }
@@ -127,12 +125,12 @@ pub(crate) async fn serve(node: Arc<Node>, socket: std::net::TcpStream, request:
     // Lets the writer finish (a no-op when a close was already requested).
     control.close(Close::Quiet);
     if requested == Some(Close::Disconnect(DisconnectReason::TooSlow)) {
-        metrics.inc(Counter::DisconnectedSlowClients);
+        node.metrics.inc(Counter::DisconnectedSlowClients);
         // Logged here rather than where the queue overflowed: that is the broadcast's path.
-        tracing::info!(sid = %logs.sid(id), "client too slow: outgoing queue full, disconnected");
+        tracing::info!(sid = %node.sid(id), "client too slow: outgoing queue full, disconnected");
     }
     if welcomed {
-        tracing::debug!(sid = %logs.sid(id), reason = %close_reason(requested), "disconnected");
+        tracing::debug!(sid = %node.sid(id), reason = %close_reason(requested), "disconnected");
     }
 }
 

@@ -42,28 +42,11 @@ module AnyCable
         end
       end
 
-      initializer "anycable_rs.broadcast_endpoint" do |app|
+      # The HTTP endpoints the settings and options above ask for, each at its path.
+      initializer "anycable_rs.endpoints" do |app|
         app.config.after_initialize do
-          path = Railtie.broadcast_path(app.config.anycable_rs.broadcast_endpoint)
-          app.routes.prepend { mount AnyCable::RS.broadcast_endpoint => path, internal: true } if path
-        end
-      end
-
-      initializer "anycable_rs.http_rpc_endpoint" do |app|
-        app.config.after_initialize do
-          path = Railtie.http_rpc_path(app.config.anycable_rs.http_rpc_endpoint)
-          app.routes.prepend { mount AnyCable::RS.http_rpc_endpoint => path, internal: true } if path
-        end
-      end
-
-      # `metrics_http` and `health_path` (unset by default) mount the Prometheus and health endpoints.
-      initializer "anycable_rs.operations" do |app|
-        app.config.after_initialize do
-          config = AnyCable::RS.config
-          app.routes.prepend do
-            mount AnyCable::RS.metrics_endpoint => config.metrics_http, internal: true if config.metrics_http
-            mount AnyCable::RS.health_endpoint => config.health_path, internal: true if config.health_path
-          end
+          endpoints = Railtie.endpoints(app.config.anycable_rs)
+          app.routes.prepend { endpoints.each { |endpoint, path| mount endpoint => path, internal: true } }
         end
       end
 
@@ -97,6 +80,16 @@ module AnyCable
         rescue AnyCable::RS::Error => e
           AnyCable::RS.logger.error("anycable-rs: #{e.message}")
         end
+      end
+
+      # [Rack app, path] of every endpoint to mount: broadcast, HTTP RPC, metrics, health.
+      def self.endpoints(options, config = AnyCable::RS.config)
+        {
+          AnyCable::RS.broadcast_endpoint => broadcast_path(options.broadcast_endpoint),
+          AnyCable::RS.http_rpc_endpoint => http_rpc_path(options.http_rpc_endpoint, config),
+          AnyCable::RS.metrics_endpoint => config.metrics_http,
+          AnyCable::RS.health_endpoint => config.health_path
+        }.compact
       end
 
       def self.http_rpc_path(setting, config = AnyCable::RS.config)

@@ -5,6 +5,7 @@ require "fileutils"
 require "net/http"
 require "socket"
 require_relative "../../support/free_port"
+require_relative "process_group"
 
 module IntegrationSupport
   # A real Puma (single mode) serving spec/integration/app on a free port, started once for
@@ -12,6 +13,8 @@ module IntegrationSupport
   # In a remote RPC mode (CABLE_RPC, see RemoteRpc) #start first starts the process that runs
   # the channels ("B", #rpc_server) and points this Puma at it.
   class PumaServer
+    include ProcessGroup
+
     APP_DIR = File.join(ROOT, "spec", "integration", "app")
     GEMFILE = File.join(APP_DIR, "Gemfile")
     BOOT_TIMEOUT = 30
@@ -174,26 +177,6 @@ module IntegrationSupport
       Net::HTTP.start("127.0.0.1", port, open_timeout: 1, read_timeout: 2) { |http| http.get("/up").code == "200" }
     rescue SystemCallError, IOError, Net::OpenTimeout, Net::ReadTimeout
       false
-    end
-
-    # Signals the process group Puma leads (it was spawned with pgroup: true).
-    def signal(name)
-      Process.kill(name, -@pid)
-    rescue Errno::ESRCH, Errno::EPERM
-      nil
-    end
-
-    # True once the process has exited (reaped), waiting at most `timeout` seconds.
-    def wait_exit(timeout)
-      deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout
-      loop do
-        return true if Process.wait(@pid, Process::WNOHANG)
-        return false if Process.clock_gettime(Process::CLOCK_MONOTONIC) >= deadline
-
-        sleep 0.05
-      end
-    rescue Errno::ECHILD
-      true
     end
   end
 end

@@ -3,6 +3,7 @@
 require "fileutils"
 require "socket"
 require_relative "../../support/redis_server"
+require_relative "process_group"
 
 module IntegrationSupport
   # Remote RPC modes of the integration specs. CABLE_RPC chooses where the app's channels run
@@ -85,6 +86,8 @@ module IntegrationSupport
 
   # B in gRPC mode: `exe/anycable-rs rpc` serving the integration app on a free port.
   class RpcProcess
+    include ProcessGroup
+
     BOOT_TIMEOUT = 30
     EXE = File.join(ROOT, "exe", "anycable-rs")
 
@@ -152,24 +155,6 @@ module IntegrationSupport
       true
     rescue SystemCallError
       false
-    end
-
-    def signal(name)
-      Process.kill(name, -@pid)
-    rescue Errno::ESRCH, Errno::EPERM
-      nil
-    end
-
-    def wait_exit(timeout)
-      deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout
-      loop do
-        return true if Process.wait(@pid, Process::WNOHANG)
-        return false if Process.clock_gettime(Process::CLOCK_MONOTONIC) >= deadline
-
-        sleep 0.05
-      end
-    rescue Errno::ECHILD
-      true
     end
   end
 
