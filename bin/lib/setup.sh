@@ -11,22 +11,22 @@ log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 # Installs the Debian packages that are not installed yet; apt-get update runs only then.
 need_packages() {
-  local missing=()
+  local missing=() sudo=()
   for pkg in "$@"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
   local cmd=(apt-get install -y -q --no-install-recommends "${missing[@]}")
-  if [ "$(id -u)" -eq 0 ]; then
-    log "installing ${missing[*]}"
-    apt-get update -q
-    "${cmd[@]}"
-  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
-    log "installing ${missing[*]} (sudo)"
-    sudo apt-get update -q
-    sudo DEBIAN_FRONTEND=noninteractive "${cmd[@]}"
-  else
-    printf 'Missing Debian packages: %s\nRun:\n  sudo apt-get update && sudo %s\n' "${missing[*]}" "${cmd[*]}" >&2
+  if [ "$(id -u)" -ne 0 ]; then
+    if ! command -v sudo >/dev/null || ! sudo -n true 2>/dev/null; then
+      printf 'Missing Debian packages: %s\nRun:\n  sudo apt-get update && sudo %s\n' "${missing[*]}" "${cmd[*]}" >&2
+      exit 1
+    fi
+    sudo=(sudo DEBIAN_FRONTEND=noninteractive)
+  fi
+  log "installing ${missing[*]}${sudo:+ (sudo)}"
+  if ! "${sudo[@]}" apt-get update -q || ! "${sudo[@]}" "${cmd[@]}"; then
+    printf 'Could not install %s (apt-get failed above): make sure this machine reaches the Debian archive of /etc/apt/sources.list*, then run this again.\n' "${missing[*]}" >&2
     exit 1
   fi
 }
@@ -46,8 +46,13 @@ need_cargo() {
   fi
 }
 
-# The packages every use needs: Ruby with Rails and Puma from Debian, and what rb-sys builds with.
-BASE_PACKAGES=(ruby-full ruby-dev ruby-bundler rake ruby-rails puma gcc libc6-dev make pkg-config libclang-dev)
+# The packages every use needs: Ruby with Rails and Puma from Debian, what rb-sys builds with,
+# and the certificates cargo needs to fetch crates.
+BASE_PACKAGES=(ruby-full ruby-dev ruby-bundler rake ruby-rails puma gcc libc6-dev make pkg-config libclang-dev
+  ca-certificates)
+# What the test-app's bundle holds besides Rails and Puma: bin/demo installs it all (Bundler
+# resolves every group, even the ones it is told to leave out).
+APP_PACKAGES=(ruby-redis ruby-capybara ruby-rspec-rails ruby-selenium-webdriver)
 
 # `bundle install --local`: resolves against the Debian-packaged gems, never the network. A
 # lock written by another Debian release (the Debian 13 CI entry shares this checkout) is

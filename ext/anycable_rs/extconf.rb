@@ -42,8 +42,11 @@ File.write("Makefile", <<~MAKE)
 
   all: build
 
+  # RubyGems exports SOURCE_DATE_EPOCH (the install's time) and build scripts of C code (ring's)
+  # track it, so against a shared CARGO_TARGET_DIR every install would rebuild them and
+  # everything above them; the extension's bits do not depend on it.
   build:
-  \tcd #{root.shellescape} && $(CARGO) build --profile #{PROFILE} --package anycable_rs --locked
+  \tcd #{root.shellescape} && env -u SOURCE_DATE_EPOCH $(CARGO) build --profile #{PROFILE} --package anycable_rs --locked
 
   install: build
   \tmkdir -p "$(dir #{installed})"

@@ -32,6 +32,12 @@ module AnyCable
         AnyCable::RS.logger = ::Rails.logger if ::Rails.logger
       end
 
+      # Puma workers that hang on shutdown under Ruby >= 3.3 (see PumaShutdownFix).
+      initializer "anycable_rs.puma_shutdown_fix" do
+        require "anycable/rs/puma_shutdown_fix"
+        PumaShutdownFix.apply
+      end
+
       initializer "anycable_rs.mount", before: "action_cable.routes" do |app|
         next unless app.config.anycable_rs.mount
 
