@@ -103,6 +103,17 @@ write_apt_sources() {
   echo "$suite" >"$CHROOT/etc/debian_chroot"
   copy_host_file /etc/resolv.conf
   copy_host_file /etc/hosts
+  copy_host_trust
+}
+
+# The certificate authorities this machine adds to Debian's (a proxy's, a company's): the
+# root's ca-certificates package takes them in when it is installed (or update-ca-certificates
+# is run), as it did on the host.
+copy_host_trust() {
+  local dir=/usr/local/share/ca-certificates
+  [ -d "$dir" ] || return 0
+  mkdir -p "$CHROOT$dir"
+  cp -rL "$dir/." "$CHROOT$dir/"
 }
 
 # Copies over a file of the host, never through a symlink inside the root.
