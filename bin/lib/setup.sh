@@ -19,7 +19,7 @@ need_packages() {
   local cmd=(apt-get install -y -q --no-install-recommends "${missing[@]}")
   if [ "$(id -u)" -ne 0 ]; then
     if ! command -v sudo >/dev/null || ! sudo -n true 2>/dev/null; then
-      printf 'Missing Debian packages: %s\nRun:\n  sudo apt-get update && sudo %s\n' "${missing[*]}" "${cmd[*]}" >&2
+      printf 'Missing Debian packages, and installing needs root or passwordless sudo: run: sudo apt-get update && sudo %s (then this again).\n' "${cmd[*]}" >&2
       exit 1
     fi
     sudo=(sudo DEBIAN_FRONTEND=noninteractive)
@@ -44,6 +44,14 @@ need_cargo() {
     printf 'Rust is missing: install it with rustup (https://rustup.rs), then run this again.\n' >&2
     exit 1
   fi
+}
+
+# Compiles the extension (rake compile, not under the gem's bundle: bin/demo and bin/test must
+# hand cargo the same environment, or one would rebuild what the other built).
+compile_extension() {
+  (cd "$ROOT" && rake compile) && return 0
+  printf 'Compiling the extension failed (above): if cargo could not download crates, this machine must reach crates.io (or the mirror in ~/.cargo/config.toml).\n' >&2
+  exit 1
 }
 
 # The packages every use needs: Ruby with Rails and Puma from Debian, what rb-sys builds with,

@@ -4,6 +4,7 @@
 // receive that message back. Exits 0 when all of it worked, 1 with the reason otherwise.
 //
 //   node demo_check.mjs http://127.0.0.1:3000
+import http from "node:http";
 import ActionCable from "@rails/actioncable";
 import WebSocket from "ws";
 
@@ -18,24 +19,36 @@ function fail(reason) {
   process.exit(1);
 }
 
-// name=value pairs of a response's Set-Cookie headers.
-function cookiesOf(response) {
-  return response.headers.getSetCookie().map((cookie) => cookie.split(";")[0]);
+// One HTTP request; resolves to { status, cookies (name=value pairs it set), body }. (node:http
+// rather than fetch: Node 18's fetch cannot list several Set-Cookie headers.)
+function request(path, { method = "GET", headers = {}, body } = {}) {
+  return new Promise((resolve, reject) => {
+    if (body !== undefined) headers["Content-Length"] = Buffer.byteLength(body);
+    const req = http.request(new URL(path, base), { method, headers }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk) => (text += chunk));
+      res.on("end", () => {
+        const cookies = (res.headers["set-cookie"] || []).map((cookie) => cookie.split(";")[0]);
+        resolve({ status: res.statusCode, cookies, body: text });
+      });
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
 }
 
-const index = await fetch(new URL("/", base));
+const index = await request("/");
 if (index.status !== 200) fail(`GET / answered ${index.status}`);
-const page = await index.text();
-const token = page.match(/name="authenticity_token" value="([^"]+)"/)?.[1];
+const token = index.body.match(/name="authenticity_token" value="([^"]+)"/)?.[1];
 if (!token) fail("GET / has no join form with a CSRF token");
 
-const join = await fetch(new URL("/join", base), {
+const join = await request("/join", {
   method: "POST",
-  redirect: "manual",
-  headers: { "Content-Type": "application/x-www-form-urlencoded", Cookie: cookiesOf(index).join("; ") },
-  body: new URLSearchParams({ authenticity_token: token, name, room }),
+  headers: { "Content-Type": "application/x-www-form-urlencoded", Cookie: index.cookies.join("; ") },
+  body: new URLSearchParams({ authenticity_token: token, name, room }).toString(),
 });
-const cookie = cookiesOf(join).join("; ");
+const cookie = join.cookies.join("; ");
 if (join.status !== 302 || !cookie.includes("user_name=")) fail(`POST /join answered ${join.status} without the name cookie`);
 
 // A `ws` socket with the cookie and Origin a browser on the page would send.
