@@ -139,6 +139,7 @@ bootstrap_tarball() {
     # Debian 12's debootstrap may predate a newer suite's script; those bootstrap like sid.
     [ -e "/usr/share/debootstrap/scripts/$suite" ] || script=(/usr/share/debootstrap/scripts/sid)
     work=$(mktemp -d "$BOOTSTRAP_CACHE/.$suite.XXXXXX")
+    chmod 755 "$work" # it becomes the root's /, which mktemp made private
     log "debootstrap --variant=minbase $suite $MIRROR (once; kept as $tarball)"
     env "http_proxy=${APT_PROXY:-${http_proxy:-}}" \
       debootstrap --variant=minbase "$suite" "$work" "$MIRROR" "${script[@]}" ||
@@ -157,6 +158,7 @@ bootstrap_root() {
   tarball=$(bootstrap_tarball "$1")
   mkdir -p "$CHROOT"
   tar -C "$CHROOT" --numeric-owner -xpf "$tarball"
+  chmod 755 "$CHROOT" # a root's / is world-readable (users other than root run there too)
 }
 
 # --- mounts -------------------------------------------------------------------------------
