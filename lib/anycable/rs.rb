@@ -35,9 +35,6 @@ module AnyCable
     # Guards the lazy start of the node. Ruby releases a Mutex whose owner did not survive fork.
     LOCK = Mutex.new
 
-    # Settings that are accepted (so AnyCable configs load) but not served by this release.
-    NOT_YET = {}.freeze
-
     # Seconds the health check waits for the runtime to run a task.
     HEALTH_TIMEOUT = 1.0
 
@@ -228,7 +225,6 @@ module AnyCable
         @workers = start_workers(bridge)
         @shut_down = false
         at_exit { shutdown if @node.equal?(node) }
-        warn_about_unsupported_settings
         warn_about_forked_broadcasts
         log_config if config.debug?
         node
@@ -250,16 +246,6 @@ module AnyCable
         end
 
         Workers.new(bridge, handler, size: config.rpc_pool_size, logger: logger).start
-      end
-
-      def warn_about_unsupported_settings
-        settings = config.to_h
-        NOT_YET.each do |key, set|
-          next unless set.call(settings[key])
-
-          logger.warn("anycable-rs: #{key}=#{settings[key].inspect} is not supported by this release yet and " \
-                      "is ignored: channels run in this process")
-        end
       end
 
       # Once per node, with debug on: every effective setting (secrets filtered) and the presets.

@@ -8,7 +8,7 @@ RSpec.describe "The wire protocol (raw WebSocket client)", integration: true do
     client
   end
 
-  # Stock Action Cable refuses with 404; PROTOCOL.md section 1 also allows 403 elsewhere.
+  # Stock Action Cable refuses with 404; docs/architecture.md §6.1: 403 is fine too.
   def refused_status
     stock_action_cable? ? eq(404) : eq(404).or(eq(403))
   end
@@ -135,7 +135,7 @@ RSpec.describe "The wire protocol (raw WebSocket client)", integration: true do
       client.drain(0.2) # stock runs commands concurrently: let this one finish before subscribing
 
       # Stock: "Unable to find subscription" logged, the action does not run, nothing sent.
-      # anycable-rs: refused without calling the app (PROTOCOL.md section 2); connection kept.
+      # anycable-rs: refused without calling the app (docs/architecture.md §6.2); connection kept.
       expect_outcome
     end
 
@@ -157,7 +157,7 @@ RSpec.describe "The wire protocol (raw WebSocket client)", integration: true do
       client.drain(0.3)
 
       # Stock: ignored silently: no second confirmation, `subscribed` does not run again, so
-      # the state survives. anycable-rs: refused without calling the app (PROTOCOL.md
+      # the state survives. anycable-rs: refused without calling the app (docs/architecture.md
       # section 2), so the state survives too; a reject_subscription reply is acceptable.
       confirmations = client.frames.select { |f| f.type == :text && f.json["type"] == "confirm_subscription" }
       expect(confirmations.size).to eq(1)

@@ -1,5 +1,5 @@
 //! `AnyCable::RS::Native::Bridge`: the job queue between the tokio side and the Ruby worker
-//! threads of the in-process RPC bridge (DESIGN §3).
+//! threads of the in-process RPC bridge (docs/architecture.md §2).
 //!
 //! `take(max, wait)` waits for jobs WITHOUT the GVL for at most `wait` seconds (callers on the
 //! main thread keep it near 0.1 s so signals are seen promptly on Ruby 3.1; worker threads,

@@ -1,4 +1,4 @@
-//! Settings of a server, with AnyCable's names and defaults (PROTOCOL §4).
+//! Settings of a server, with AnyCable's names and defaults (docs/configuration.md).
 //!
 //! Values arrive as [`serde_json::Value`]s from YAML, environment variables (strings) or Ruby
 //! code, so every setter accepts the loose forms people write (`"3"` for `3`, `"cookie,x-api"`

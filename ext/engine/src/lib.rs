@@ -10,18 +10,24 @@
 //! - [`protocol`]: the Action Cable wire messages (`actioncable-v1-json`): client commands
 //!   parsed, server messages encoded once into shared frames.
 //! - [`hub`]: who listens to which stream; a sharded registry that groups subscribers by
-//!   channel identifier so each broadcast is encoded once per (stream, identifier).
+//!   channel identifier so each broadcast is encoded once per (stream, identifier). It knows
+//!   a subscriber only as a [`hub::Subscriber`] (an id and a queue), not the node's sessions.
 //! - [`broadcast`]: broadcasts from other processes: AnyCable publications, stock Action
-//!   Cable's Redis format, and the Redis subscriber that brings both in.
+//!   Cable's Redis format, the Redis subscriber that brings both in, and the router that says
+//!   which channels a node listens to and what their messages mean.
 //! - [`rpc`]: AnyCable RPC messages and the [`rpc::Controller`] trait (in-process bridge,
 //!   gRPC, HTTP RPC, chosen by [`rpc::controller_for`]) through which channel logic is
 //!   reached; the paced disconnect queue of remote controllers; and the gRPC server that
 //!   serves the bridge's job queue to other WebSocket servers.
 //! - [`secret`]: secret settings that never print their value, and the keys AnyCable derives
 //!   from the application `secret`.
-//! - [`node`]: accepts hijacked sockets, pings, broadcasts, shuts down; `connection` runs one
-//!   client (connect → commands → disconnect), `writer` writes its socket, [`session`] is
-//!   the bounded queue between them and everything else, [`sessions`] lists live ones.
+//! - [`node`]: accepts hijacked sockets, pings, broadcasts, shuts down. Inside it,
+//!   `connection` runs one client (connect → commands → disconnect) and reaches the node only
+//!   through its `Host` trait, `writer` writes the socket, [`node::session`] is the bounded
+//!   queue between them and everything else, [`node::sessions`] lists live ones.
+//!
+//! No module uses one that uses it back (`tests/module_graph.rs` checks): `node` uses every
+//! other module, and `hub`, `broadcast` and `rpc` know nothing of the node.
 //! - [`metrics`]: counters and gauges with AnyCable's names, rendered for Prometheus and sent
 //!   to StatsD.
 //! - [`logging`]: the engine's log events as lines (with their level) in a bounded queue
@@ -31,7 +37,6 @@
 pub mod broadcast;
 pub mod config;
 pub mod config_reference;
-mod connection;
 pub mod handshake;
 pub mod hub;
 pub mod logging;
@@ -40,9 +45,6 @@ pub mod node;
 pub mod protocol;
 pub mod rpc;
 pub mod secret;
-pub mod session;
-pub mod sessions;
-mod writer;
 
 /// Version of the engine; the gem reports it as `AnyCable::RS::Native::ENGINE_VERSION`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,4 +1,4 @@
-//! The Action Cable wire protocol (`actioncable-v1-json`, PROTOCOL §1).
+//! The Action Cable wire protocol (`actioncable-v1-json`, docs/architecture.md §6.1).
 //!
 //! Client frames are parsed into [`ClientCommand`]s; everything the server sends is built here
 //! as a ready-to-send JSON string, so a broadcast is encoded once and the same bytes are shared

@@ -1,5 +1,5 @@
 //! Secrets in settings: a type that never shows its value by accident, and the keys AnyCable
-//! derives from the application `secret` (PROTOCOL §2, §3).
+//! derives from the application `secret` (docs/architecture.md §6.2, §6.3).
 //!
 //! A [`Secret`] prints as `[FILTERED]` through `Debug` and `Display`, and the config's dumps
 //! ([`crate::config::Config::to_map`]) show it the same way; only [`Secret::expose`] gives the

@@ -5,7 +5,7 @@ require "anycable/rs/bearer_endpoint"
 
 module AnyCable
   module RS
-    # The HTTP broadcast endpoint (AnyCable's `http` broadcast adapter, PROTOCOL §3), a Rack app:
+    # The HTTP broadcast endpoint (AnyCable's `http` broadcast adapter, docs/architecture.md §6.3), a Rack app:
     #
     #   mount AnyCable::RS.broadcast_endpoint => "/_broadcast"   # config/routes.rb
     #
@@ -29,7 +29,7 @@ module AnyCable
       # Raised inside #call for a body that is not a valid publication: answered with 422.
       class Invalid < StandardError; end
 
-      # The default broadcast key for a secret (PROTOCOL §3).
+      # The default broadcast key for a secret (docs/architecture.md §6.3).
       def self.derive_key(secret)
         BearerEndpoint.derive(secret, KEY_MESSAGE)
       end

@@ -5,7 +5,7 @@ require "anycable/rs/redis_publisher"
 
 module AnyCable
   module RS
-    # Where a broadcast goes (PROTOCOL §3):
+    # Where a broadcast goes (docs/architecture.md §4):
     #
     # - with `broadcast_adapter: redis`, it is PUBLISHed to `redis_channel` (`__anycable__`) in
     #   AnyCable's JSON format, so the node of every process subscribed there (every Puma

@@ -5,7 +5,7 @@ require "anycable/rs/bearer_endpoint"
 
 module AnyCable
   module RS
-    # The HTTP RPC endpoint (AnyCable's RPC over HTTP, PROTOCOL §2), a Rack app that serves this
+    # The HTTP RPC endpoint (AnyCable's RPC over HTTP, docs/architecture.md §6.2), a Rack app that serves this
     # application's connection and channel classes to another WebSocket server: anycable-go
     # (`--rpc_host=http://app/_anycable`) or the anycable-rs of another process
     # (`rpc_host: http://app/_anycable`).
@@ -52,7 +52,7 @@ module AnyCable
       # protobuf-JSON parsers also take lowerCamelCase names.
       CAMEL_CASE = { "connectionIdentifiers" => "connection_identifiers" }.freeze
 
-      # The default HTTP RPC secret for an application secret (PROTOCOL §2).
+      # The default HTTP RPC secret for an application secret (docs/architecture.md §6.2).
       def self.derive_secret(secret)
         BearerEndpoint.derive(secret, SECRET_MESSAGE)
       end

@@ -3,7 +3,7 @@
 # Original file comments:
 # AnyCable RPC (package `anycable`, service `RPC`): the contract between a WebSocket server and
 # the application that runs the channels. Field numbers follow the AnyCable protocol exactly
-# (PROTOCOL.md §2); a WebSocket server sends the call metadata `sid` (session id) and
+# (docs/architecture.md §6.2); a WebSocket server sends the call metadata `sid` (session id) and
 # `protov` = `v1` with every call.
 #
 # The Rust code of the engine is generated from this file by `ext/engine/proto/generate`

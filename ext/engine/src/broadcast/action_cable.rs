@@ -1,4 +1,4 @@
-//! Stock Action Cable's Redis format (PROTOCOL §3), for apps that keep `adapter: redis` in
+//! Stock Action Cable's Redis format (docs/architecture.md §6.3), for apps that keep `adapter: redis` in
 //! `cable.yml` and publish through Action Cable's own Redis adapter.
 //!
 //! That adapter PUBLISHes the JSON-encoded message to a channel named after the broadcasting

@@ -1,4 +1,4 @@
-//! AnyCable publications (PROTOCOL §3): what arrives on the `__anycable__` Redis channel or in
+//! AnyCable publications (docs/architecture.md §6.3): what arrives on the `__anycable__` Redis channel or in
 //! an HTTP broadcast body, parsed into [`Publication`]s.
 //!
 //! Accepted shapes:

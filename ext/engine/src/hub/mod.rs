@@ -17,21 +17,34 @@ pub use registry::{Group, SessionId, StreamRegistry, Subscribed, Unsubscribed};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::protocol::BroadcastData;
-use crate::session::SessionHandle;
+
+/// What the hub keeps of a subscribed session: its id and a way to hand it a frame (the node's
+/// session handle; a cheap clone).
+pub trait Subscriber {
+    /// The session's id within the process.
+    fn id(&self) -> SessionId;
+    /// Queues `frame` for the session without waiting; false when it was not queued.
+    fn send(&self, frame: Utf8Bytes) -> bool;
+}
 
 /// Told the name of a stream whose first subscriber came or whose last one left.
 type StreamWatcher = Box<dyn Fn(&str) + Send + Sync>;
 
 /// Streams and their subscribers in this process.
-#[derive(Default)]
-pub struct Hub {
-    streams: StreamRegistry<SessionHandle>,
+pub struct Hub<S> {
+    streams: StreamRegistry<S>,
     /// Set at most once (by the node, before any client connects); called outside the
     /// registry's locks, so it may only do something that never waits (a channel send).
     watcher: OnceLock<StreamWatcher>,
 }
 
-impl std::fmt::Debug for Hub {
+impl<S> Default for Hub<S> {
+    fn default() -> Self {
+        Self { streams: StreamRegistry::new(), watcher: OnceLock::new() }
+    }
+}
+
+impl<S> std::fmt::Debug for Hub<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Hub")
             .field("streams", &self.streams.streams_count())
@@ -40,14 +53,14 @@ impl std::fmt::Debug for Hub {
     }
 }
 
-impl Hub {
+impl<S: Subscriber> Hub<S> {
     /// An empty hub.
     pub fn new() -> Self {
         Self::default()
     }
 
     /// The registry, for lookups.
-    pub fn streams(&self) -> &StreamRegistry<SessionHandle> {
+    pub fn streams(&self) -> &StreamRegistry<S> {
         &self.streams
     }
 
@@ -59,15 +72,9 @@ impl Hub {
         self.watcher.set(Box::new(watcher)).is_ok()
     }
 
-    /// Adds `session` (reached through `handle`) to `stream` under `identifier`.
-    pub fn subscribe(
-        &self,
-        stream: &str,
-        identifier: &Arc<str>,
-        session: SessionId,
-        handle: SessionHandle,
-    ) -> Subscribed {
-        let subscribed = self.streams.subscribe(stream, identifier, session, handle);
+    /// Adds `session` to `stream` under `identifier`.
+    pub fn subscribe(&self, stream: &str, identifier: &Arc<str>, session: S) -> Subscribed {
+        let subscribed = self.streams.subscribe(stream, identifier, session.id(), session);
         if subscribed == Subscribed::FirstOnStream {
             self.notify(stream);
         }

@@ -1,5 +1,5 @@
 //! One client connection from handshake to goodbye: the `Connect` call, the command loop
-//! (PROTOCOL §2, applied in its order), and the cleanup that ends with a `Disconnect` call.
+//! (docs/architecture.md §6.2, applied in its order), and the cleanup that ends with a `Disconnect` call.
 //!
 //! This task owns the connection's state (identifiers, cstate, subscriptions with their
 //! istate and streams); nothing else touches it, so it needs no lock. Commands of one client
@@ -18,16 +18,55 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
 use crate::handshake;
-use crate::hub::{SessionId, Unsubscribed};
-use crate::metrics::Counter;
-use crate::node::{Node, UpgradeRequest};
+use crate::hub::{Hub, SessionId, Subscribed, Unsubscribed};
+use crate::metrics::{Counter, Metrics};
 use crate::protocol::{ClientCommand, Command, DisconnectReason};
 use crate::rpc::{
-    CommandMessage, CommandResponse, ConnectionRequest, DisconnectRequest, Env, RpcError, Status, StringMap,
+    CommandMessage, CommandResponse, ConnectionRequest, Controller, DisconnectRequest, Env, RpcError, Status,
+    StringMap,
 };
-use crate::session::{Close, Control, SessionHandle};
-use crate::writer;
+
+use super::session::{Close, Control, SessionHandle};
+use super::writer;
+
+/// What the web server learnt from the upgrade request before handing the socket over.
+#[derive(Debug, Clone, Default)]
+pub struct UpgradeRequest {
+    /// Full URL of the request (`http(s)://host/path?query`).
+    pub url: String,
+    /// The configured headers (lower-case names) and `REMOTE_ADDR`.
+    pub headers: StringMap,
+    /// Offered `Sec-WebSocket-Protocol` values.
+    pub protocols: Vec<String>,
+    /// `Sec-WebSocket-Key`.
+    pub key: String,
+}
+
+/// What a connection needs from its node (the node implements it): the node's parts it works
+/// with, and the two moments the node must know of.
+pub(crate) trait Host: Send + Sync + 'static {
+    /// The node's settings.
+    fn config(&self) -> &Config;
+    /// Streams and their subscribers.
+    fn hub(&self) -> &Hub<SessionHandle>;
+    /// Where `Connect`, `Command` and `Disconnect` calls go.
+    fn controller(&self) -> &dyn Controller;
+    /// The node's counters.
+    fn counters(&self) -> &Metrics;
+    /// Tasks that shutdown waits for (the writer, the `Disconnect` call).
+    fn tasks(&self) -> &TaskTracker;
+    /// Cancelled when shutdown starts.
+    fn shutdown_signal(&self) -> &CancellationToken;
+    /// The session was welcomed: it is live from now on.
+    fn welcomed(&self, session: &SessionHandle, identifiers: &Arc<str>);
+    /// The welcomed session ended.
+    fn left(&self, session: SessionId, identifiers: &str);
+}
 
 /// Bytes read from the socket at a time. Client frames are small commands, and this buffer is
 /// reserved for every idle connection: 1 KiB instead of 4 KiB took ΔRSS per idle subscribed
@@ -53,7 +92,7 @@ struct Subscription {
 
 /// The state of one connected client.
 struct Connection {
-    node: Arc<Node>,
+    node: Arc<dyn Host>,
     handle: SessionHandle,
     control: Arc<Control>,
     env: Env,
@@ -64,8 +103,8 @@ struct Connection {
     subscriptions: HashMap<Arc<str>, Subscription>,
 }
 
-fn ws_config(node: &Node) -> WebSocketConfig {
-    let max = node.config.max_message_size;
+fn ws_config(config: &Config) -> WebSocketConfig {
+    let max = config.max_message_size;
     WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(0)
@@ -74,9 +113,15 @@ fn ws_config(node: &Node) -> WebSocketConfig {
         .max_frame_size(Some(max))
 }
 
-/// Serves one hijacked socket until it closes.
-pub(crate) async fn serve(node: Arc<Node>, socket: std::net::TcpStream, request: UpgradeRequest) {
-    if node.is_shutting_down() {
+/// Serves one hijacked socket as session `id` (`sid` to clients) until it closes.
+pub(crate) async fn serve(
+    node: Arc<dyn Host>,
+    id: SessionId,
+    sid: String,
+    socket: std::net::TcpStream,
+    request: UpgradeRequest,
+) {
+    if node.shutdown_signal().is_cancelled() {
         return; // dropping the socket closes it; the client retries elsewhere or later
     }
     let mut stream = match socket.set_nonblocking(true).and_then(|()| TcpStream::from_std(socket)) {
@@ -88,20 +133,18 @@ pub(crate) async fn serve(node: Arc<Node>, socket: std::net::TcpStream, request:
     if let Err(error) = handshake::accept(&mut stream, &request.key, protocol).await {
         return tracing::debug!(%error, "handshake write failed");
     }
-    let ws = WebSocketStream::from_raw_socket(stream, Role::Server, Some(ws_config(&node))).await;
+    let ws = WebSocketStream::from_raw_socket(stream, Role::Server, Some(ws_config(node.config()))).await;
     let (sink, source) = ws.split();
 
-    let (handle, control) = SessionHandle::new(node.next_session_id());
+    let (handle, control) = SessionHandle::new(id);
     let writer_control = Arc::clone(&control);
-    node.tasks.spawn(async move { writer::run(sink, &writer_control).await });
+    node.tasks().spawn(async move { writer::run(sink, &writer_control).await });
 
     let env = Env { url: request.url, headers: request.headers, ..Env::default() };
-    let public_sid = node.sid(handle.id);
-    let id = handle.id;
     let mut connection = Connection {
         // The connection is consumed by `finish`; this task keeps the node for what comes after.
         node: Arc::clone(&node),
-        public_sid,
+        public_sid: sid.clone(),
         handle,
         control: Arc::clone(&control),
         env,
@@ -110,27 +153,27 @@ pub(crate) async fn serve(node: Arc<Node>, socket: std::net::TcpStream, request:
     };
     let welcomed = tokio::select! {
         welcomed = connection.connect() => welcomed,
-        _ = node.shutdown.cancelled() => {
+        _ = node.shutdown_signal().cancelled() => {
             control.close(Close::Disconnect(DisconnectReason::ServerRestart));
             false
         }
     };
     if welcomed {
-        connection.node.session_welcomed(&connection.handle, &connection.identifiers);
+        connection.node.welcomed(&connection.handle, &connection.identifiers);
         connection.read(source).await;
-        connection.node.session_left(connection.handle.id, &connection.identifiers);
+        connection.node.left(connection.handle.id, &connection.identifiers);
         connection.finish();
     }
     let requested = control.requested();
     // Lets the writer finish (a no-op when a close was already requested).
     control.close(Close::Quiet);
     if requested == Some(Close::Disconnect(DisconnectReason::TooSlow)) {
-        node.metrics.inc(Counter::DisconnectedSlowClients);
+        node.counters().inc(Counter::DisconnectedSlowClients);
         // Logged here rather than where the queue overflowed: that is the broadcast's path.
-        tracing::info!(sid = %node.sid(id), "client too slow: outgoing queue full, disconnected");
+        tracing::info!(%sid, "client too slow: outgoing queue full, disconnected");
     }
     if welcomed {
-        tracing::debug!(sid = %node.sid(id), reason = %close_reason(requested), "disconnected");
+        tracing::debug!(%sid, reason = %close_reason(requested), "disconnected");
     }
 }
 
@@ -151,7 +194,7 @@ impl Connection {
     }
 
     fn transmit(&self, transmissions: Vec<String>) {
-        self.node.metrics.add(Counter::ServerMsg, transmissions.len() as u64);
+        self.node.counters().add(Counter::ServerMsg, transmissions.len() as u64);
         for frame in transmissions {
             self.handle.send(Utf8Bytes::from(frame));
         }
@@ -160,7 +203,7 @@ impl Connection {
     /// The `Connect` call; true when the client was welcomed.
     async fn connect(&mut self) -> bool {
         let request = ConnectionRequest { env: self.env.clone(), sid: self.public_sid.clone() };
-        let reply = tokio::time::timeout(RPC_DEADLINE, self.node.controller.connect(request)).await;
+        let reply = tokio::time::timeout(RPC_DEADLINE, self.node.controller().connect(request)).await;
         match reply.unwrap_or(Err(RpcError::Unavailable("no reply within the deadline".into()))) {
             Ok(reply) if reply.status == Status::Success => {
                 self.identifiers = Arc::from(reply.identifiers);
@@ -191,7 +234,7 @@ impl Connection {
     /// Reads client frames until the client leaves, a close is requested or shutdown starts.
     async fn read(&mut self, mut source: Source) {
         let control = Arc::clone(&self.control);
-        let shutdown = self.node.shutdown.clone();
+        let shutdown = self.node.shutdown_signal().clone();
         loop {
             let frame = tokio::select! {
                 biased;
@@ -204,7 +247,7 @@ impl Connection {
             };
             match frame {
                 Some(Ok(Message::Text(text))) => {
-                    self.node.metrics.inc(Counter::ClientMsg);
+                    self.node.counters().inc(Counter::ClientMsg);
                     self.command(&text).await;
                 }
                 Some(Ok(Message::Binary(_))) => {
@@ -258,7 +301,7 @@ impl Connection {
             env: Env { istate, ..self.env.clone() },
             sid: self.public_sid.clone(),
         };
-        let reply = tokio::time::timeout(RPC_DEADLINE, self.node.controller.command(request)).await;
+        let reply = tokio::time::timeout(RPC_DEADLINE, self.node.controller().command(request)).await;
         match reply.unwrap_or(Err(RpcError::Unavailable("no reply within the deadline".into()))) {
             Ok(reply) => self.apply(command.command, command.identifier, reply),
             Err(error) => {
@@ -268,7 +311,7 @@ impl Connection {
         }
     }
 
-    /// Applies a `Command` reply in PROTOCOL §2's order.
+    /// Applies a `Command` reply in the order of docs/architecture.md §6.2.
     fn apply(&mut self, command: Command, identifier: String, reply: CommandResponse) {
         if reply.status == Status::Error {
             return tracing::error!(sid = %self.public_sid, %identifier, error = %reply.error_msg, "command failed");
@@ -292,9 +335,9 @@ impl Connection {
             // An unsubscribed identifier keeps no streams, whatever the reply says.
             let added = if command == Command::Unsubscribe { Vec::new() } else { reply.streams };
             for stream in added {
-                let hub = &self.node.hub;
-                if hub.subscribe(&stream, &subscription.identifier, self.sid(), self.handle.clone())
-                    != crate::hub::Subscribed::AlreadySubscribed
+                let hub = self.node.hub();
+                if hub.subscribe(&stream, &subscription.identifier, self.handle.clone())
+                    != Subscribed::AlreadySubscribed
                 {
                     subscription.streams.push(stream);
                 }
@@ -313,7 +356,7 @@ impl Connection {
 
     fn unstream(&self, subscription: &Subscription, streams: Vec<String>) {
         for stream in streams {
-            let left = self.node.hub.unsubscribe(&stream, &subscription.identifier, self.sid());
+            let left = self.node.hub().unsubscribe(&stream, &subscription.identifier, self.sid());
             if left == Unsubscribed::LastOnStream {
                 tracing::debug!(%stream, "no subscribers left");
             }
@@ -331,20 +374,19 @@ impl Connection {
             istate.insert(identifier.to_string(), state);
             subscriptions.push(identifier.to_string());
         }
+        let sid = std::mem::take(&mut self.public_sid);
         let request = DisconnectRequest {
             identifiers: self.identifiers.to_string(),
             subscriptions,
             env: Env { istate, ..std::mem::take(&mut self.env) },
-            sid: std::mem::take(&mut self.public_sid),
+            sid: sid.clone(),
         };
-        let (node, id) = (Arc::clone(&self.node), self.sid());
-        self.node.tasks.spawn(async move {
-            match node.controller.disconnect(request).await {
+        let node = Arc::clone(&self.node);
+        self.node.tasks().spawn(async move {
+            match node.controller().disconnect(request).await {
                 Ok(reply) if reply.status != Status::Error => {}
-                Ok(reply) => {
-                    tracing::error!(sid = %node.sid(id), error = %reply.error_msg, "disconnect failed")
-                }
-                Err(error) => tracing::warn!(sid = %node.sid(id), %error, "disconnect call failed"),
+                Ok(reply) => tracing::error!(%sid, error = %reply.error_msg, "disconnect failed"),
+                Err(error) => tracing::warn!(%sid, %error, "disconnect call failed"),
             }
         });
     }

@@ -21,32 +21,27 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::broadcast::action_cable::{self, ChannelNames, ConnectionIndex, Route};
+mod connection;
+pub mod session;
+pub mod sessions;
+mod writer;
+
+use crate::broadcast::action_cable::ChannelNames;
 use crate::broadcast::publication::{self, Broadcast, Publication, PublicationError};
 use crate::broadcast::redis::{Settings, Status, Subscriber};
+use crate::broadcast::router::{Recipients, Router};
 use crate::broadcast::Target;
 use crate::config::{BroadcastAdapter, Config};
-use crate::connection;
 use crate::hub::{Hub, SessionId};
 use crate::metrics::{self, statsd, Counter, Gauge, Metrics, Sample};
 use crate::protocol::{server, DisconnectReason};
 use crate::rpc::metered::Metered;
-use crate::rpc::{Controller, StringMap};
-use crate::session::{Close, SessionHandle};
-use crate::sessions::Sessions;
+use crate::rpc::Controller;
+pub use connection::UpgradeRequest;
 
-/// What the web server learnt from the upgrade request before handing the socket over.
-#[derive(Debug, Clone, Default)]
-pub struct UpgradeRequest {
-    /// Full URL of the request (`http(s)://host/path?query`).
-    pub url: String,
-    /// The configured headers (lower-case names) and `REMOTE_ADDR`.
-    pub headers: StringMap,
-    /// Offered `Sec-WebSocket-Protocol` values.
-    pub protocols: Vec<String>,
-    /// `Sec-WebSocket-Key`.
-    pub key: String,
-}
+use connection::Host;
+use session::{Close, SessionHandle};
+use sessions::Sessions;
 
 /// Counters for logs, health checks and tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,22 +59,22 @@ pub struct Stats {
 
 /// One per process: everything the WebSocket side of anycable-rs holds.
 pub struct Node {
-    pub(crate) config: Config,
-    pub(crate) hub: Hub,
-    pub(crate) sessions: Sessions,
+    config: Config,
+    hub: Hub<SessionHandle>,
+    sessions: Sessions,
     /// The controller `new` was given, counted by [`Metered`] (`rpc_call_total`, ...).
-    pub(crate) controller: Arc<dyn Controller>,
+    controller: Arc<dyn Controller>,
     /// The same controller, for its count of calls in flight.
     metered: Arc<Metered>,
     /// Counters with AnyCable's names; gauges are read at snapshot time (see `metrics`).
-    pub(crate) metrics: Arc<Metrics>,
+    metrics: Arc<Metrics>,
     next_id: AtomicU64,
     /// Open connections: one per accepted socket until its connection task ends.
     open: Arc<AtomicUsize>,
     /// Cancelled once when shutdown starts; every session watches it.
-    pub(crate) shutdown: CancellationToken,
+    shutdown: CancellationToken,
     /// Every session task and disconnect call, so shutdown can wait for them.
-    pub(crate) tasks: TaskTracker,
+    tasks: TaskTracker,
     /// The runtime the node was started on, so `accept` works from any thread.
     runtime: OnceLock<Handle>,
     /// Broadcasts published from any thread, delivered by one task in publishing order.
@@ -88,10 +83,8 @@ pub struct Node {
     sid_prefix: String,
     /// The Redis subscriber, when broadcasts come through Redis; set once, by `start`.
     redis: OnceLock<Subscriber>,
-    /// Channel names of stock Action Cable's Redis format, when `action_cable_redis` is on.
-    action_cable: Option<ChannelNames>,
-    /// Action Cable internal channel → local sessions (only used with `action_cable_redis`).
-    connections: ConnectionIndex,
+    /// Which Redis channels this node listens to and what their messages mean.
+    router: Router,
 }
 
 impl std::fmt::Debug for Node {
@@ -104,10 +97,12 @@ impl Node {
     /// A node that reaches channel logic through `controller`.
     pub fn new(config: Config, controller: Arc<dyn Controller>) -> Arc<Self> {
         let action_cable = config.action_cable_redis.then(|| ChannelNames::new(&config.channel_prefix));
+        let anycable =
+            (config.broadcast_adapter == BroadcastAdapter::Redis).then(|| config.redis_channel.clone());
         let metrics = Arc::new(Metrics::default());
         let metered = Arc::new(Metered::new(controller, Arc::clone(&metrics)));
         Arc::new(Self {
-            action_cable,
+            router: Router::new(anycable, action_cable),
             config,
             hub: Hub::new(),
             sessions: Sessions::default(),
@@ -122,7 +117,6 @@ impl Node {
             publications: OnceLock::new(),
             sid_prefix: random_prefix(),
             redis: OnceLock::new(),
-            connections: ConnectionIndex::default(),
         })
     }
 
@@ -159,7 +153,7 @@ impl Node {
             let error = self.config.check().err().map(|e| e.to_string()).unwrap_or_default();
             return tracing::error!(%error, "no Redis broadcasts: only in-process broadcasts will arrive");
         };
-        if let Some(names) = self.action_cable.clone() {
+        if let Some(names) = self.router.action_cable().cloned() {
             // Weak: the hub belongs to the node, the watcher must not keep the node alive.
             let node: Weak<Self> = Arc::downgrade(self);
             self.hub.watch_streams(move |stream| {
@@ -190,11 +184,13 @@ impl Node {
         let Some(slot) = self.admit() else {
             return false;
         };
-        let node = Arc::clone(self);
+        let host: Arc<dyn Host> = Arc::clone(self) as Arc<dyn Host>;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let sid = self.sid(id);
         self.tasks.spawn_on(
             async move {
                 let _slot = slot;
-                connection::serve(node, socket, request).await;
+                connection::serve(host, id, sid, socket, request).await;
             },
             runtime,
         );
@@ -360,41 +356,6 @@ impl Node {
         tokio::time::timeout(self.config.shutdown_timeout, self.tasks.wait()).await.is_ok()
     }
 
-    pub(crate) fn next_session_id(&self) -> SessionId {
-        self.next_id.fetch_add(1, Ordering::Relaxed)
-    }
-
-    /// A session was welcomed: it becomes live (pings, remote disconnects) and, with the
-    /// Action Cable Redis format, its connection's internal channel is listened to.
-    pub(crate) fn session_welcomed(&self, handle: &SessionHandle, identifiers: &Arc<str>) {
-        self.sessions.insert(handle.clone(), Arc::clone(identifiers));
-        if let Some(channel) = self.internal_channel(identifiers) {
-            if self.connections.add(&channel, handle.id) {
-                self.refresh_redis(channel);
-            }
-        }
-    }
-
-    /// A welcomed session ended.
-    pub(crate) fn session_left(&self, id: SessionId, identifiers: &str) {
-        self.sessions.remove(id);
-        if let Some(channel) = self.internal_channel(identifiers) {
-            if self.connections.remove(&channel, id) {
-                self.refresh_redis(channel);
-            }
-        }
-    }
-
-    fn internal_channel(&self, identifiers: &str) -> Option<String> {
-        self.action_cable.as_ref()?.connection(identifiers)
-    }
-
-    /// The AnyCable-format channel, when `broadcast_adapter` is `redis`.
-    fn anycable_channel(&self) -> Option<&str> {
-        (self.config.broadcast_adapter == BroadcastAdapter::Redis)
-            .then_some(self.config.redis_channel.as_str())
-    }
-
     async fn ping_forever(&self) {
         let mut ticks = tokio::time::interval(self.config.ping_interval);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Skip); // no burst of pings after a stall
@@ -415,55 +376,83 @@ impl Node {
 
 impl Target for Node {
     fn channels(&self) -> Vec<String> {
-        let mut channels: Vec<String> = self.anycable_channel().map(str::to_owned).into_iter().collect();
-        if let Some(names) = &self.action_cable {
-            channels.extend(self.hub.streams().stream_names().iter().map(|stream| names.stream(stream)));
-            channels.extend(self.connections.channels());
-        }
-        channels
+        self.router.channels(self)
     }
 
     fn wants(&self, channel: &str) -> bool {
-        if self.anycable_channel() == Some(channel) {
-            return true;
-        }
-        match self.action_cable.as_ref().and_then(|names| names.route(channel)) {
-            Some(Route::Stream(stream)) => self.hub.streams().contains(stream),
-            Some(Route::Connection) => self.connections.contains(channel),
-            None => false,
-        }
+        self.router.wants(self, channel)
     }
 
     fn message(&self, channel: &str, payload: &[u8]) {
-        if self.anycable_channel() == Some(channel) {
-            match publication::parse(payload) {
-                Ok(publications) => publications.iter().for_each(|p| {
-                    self.apply(p);
-                }),
-                Err(error) => tracing::warn!(%channel, %error, "Redis message ignored"),
+        self.router.message(self, channel, payload);
+    }
+}
+
+impl Recipients for Node {
+    fn apply(&self, publication: &Publication) -> usize {
+        Node::apply(self, publication)
+    }
+
+    fn deliver(&self, stream: &str, data: &str) -> usize {
+        Node::deliver(self, stream, data, None)
+    }
+
+    fn streams_here(&self, stream: &str) -> bool {
+        self.hub.streams().contains(stream)
+    }
+
+    fn stream_names(&self) -> Vec<String> {
+        self.hub.streams().stream_names()
+    }
+
+    fn disconnect(&self, sessions: &[SessionId], reconnect: bool) {
+        let close = Close::Disconnect(DisconnectReason::remote(reconnect));
+        for id in sessions {
+            if let Some(session) = self.sessions.get(*id) {
+                session.close(close);
             }
-            return;
         }
-        let Ok(payload) = std::str::from_utf8(payload) else {
-            return tracing::warn!(%channel, "Redis message ignored: not UTF-8");
-        };
-        match self.action_cable.as_ref().and_then(|names| names.route(channel)) {
-            Some(Route::Stream(stream)) => {
-                self.deliver(stream, payload, None);
-            }
-            Some(Route::Connection) => match action_cable::parse_disconnect(payload) {
-                Some(reconnect) => {
-                    let close = Close::Disconnect(DisconnectReason::remote(reconnect));
-                    for id in self.connections.sessions(channel) {
-                        if let Some(session) = self.sessions.get(id) {
-                            session.close(close);
-                        }
-                    }
-                    tracing::info!(%channel, reconnect, "remote disconnect (Action Cable)");
-                }
-                None => tracing::debug!(%channel, payload, "internal message ignored"),
-            },
-            None => tracing::debug!(%channel, "message on a channel not listened to"),
+    }
+}
+
+impl Host for Node {
+    fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn hub(&self) -> &Hub<SessionHandle> {
+        &self.hub
+    }
+
+    fn controller(&self) -> &dyn Controller {
+        self.controller.as_ref()
+    }
+
+    fn counters(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    fn tasks(&self) -> &TaskTracker {
+        &self.tasks
+    }
+
+    fn shutdown_signal(&self) -> &CancellationToken {
+        &self.shutdown
+    }
+
+    /// The session becomes live (pings, remote disconnects) and, with the Action Cable Redis
+    /// format, its connection's internal channel is listened to.
+    fn welcomed(&self, session: &SessionHandle, identifiers: &Arc<str>) {
+        self.sessions.insert(session.clone(), Arc::clone(identifiers));
+        if let Some(channel) = self.router.joined(session.id, identifiers) {
+            self.refresh_redis(channel);
+        }
+    }
+
+    fn left(&self, session: SessionId, identifiers: &str) {
+        self.sessions.remove(session);
+        if let Some(channel) = self.router.left(session, identifiers) {
+            self.refresh_redis(channel);
         }
     }
 }

@@ -18,7 +18,7 @@ use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use crate::hub::SessionId;
+use crate::hub::{SessionId, Subscriber};
 use crate::protocol::DisconnectReason;
 
 /// How many frames may wait for a slow client before it is disconnected.
@@ -181,6 +181,16 @@ impl SessionHandle {
     /// Asks the session to close.
     pub fn close(&self, close: Close) {
         self.control.close(close);
+    }
+}
+
+impl Subscriber for SessionHandle {
+    fn id(&self) -> SessionId {
+        self.id
+    }
+
+    fn send(&self, frame: Utf8Bytes) -> bool {
+        SessionHandle::send(self, frame)
     }
 }
 

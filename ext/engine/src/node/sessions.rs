@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use super::session::SessionHandle;
 use crate::hub::SessionId;
-use crate::session::SessionHandle;
 
 const SHARDS: usize = 16;
 

@@ -15,8 +15,8 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
+use super::session::{Close, Control};
 use crate::protocol::{server, DisconnectReason};
-use crate::session::{Close, Control};
 
 /// The sending half of a session's socket.
 pub(crate) type Sink = SplitSink<WebSocketStream<TcpStream>, Message>;

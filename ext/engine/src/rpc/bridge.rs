@@ -17,9 +17,10 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use super::{
-    BoxFuture, CommandMessage, CommandResponse, ConnectionRequest, ConnectionResponse, Controller,
-    DisconnectRequest, DisconnectResponse, RpcError,
+use super::controller::{BoxFuture, Controller, RpcError};
+use super::messages::{
+    CommandMessage, CommandResponse, ConnectionRequest, ConnectionResponse, DisconnectRequest,
+    DisconnectResponse,
 };
 
 /// Which call a job is.
@@ -238,7 +239,7 @@ impl Controller for Bridge {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rpc::Status;
+    use crate::rpc::messages::Status;
     use serde_json::json;
 
     #[test]

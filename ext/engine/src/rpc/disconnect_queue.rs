@@ -18,9 +18,10 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{
-    BoxFuture, CommandMessage, CommandResponse, ConnectionRequest, ConnectionResponse, Controller,
-    DisconnectRequest, DisconnectResponse, RpcError,
+use super::controller::{BoxFuture, Controller, RpcError};
+use super::messages::{
+    CommandMessage, CommandResponse, ConnectionRequest, ConnectionResponse, DisconnectRequest,
+    DisconnectResponse,
 };
 
 /// A [`Controller`] whose disconnect calls are paced.
@@ -137,7 +138,7 @@ impl Controller for DisconnectQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rpc::Status;
+    use crate::rpc::messages::Status;
     use std::sync::Mutex as StdMutex;
 
     /// Records when each disconnect reached it (and which one, by `identifiers`).

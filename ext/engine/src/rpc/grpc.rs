@@ -31,12 +31,13 @@ use tonic::metadata::MetadataValue;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, Status as GrpcStatus};
 
+use super::controller::{BoxFuture, Controller, RpcError};
+use super::messages::{
+    CommandMessage, CommandResponse, ConnectionRequest, ConnectionResponse, DisconnectRequest,
+    DisconnectResponse,
+};
 use super::proto::{anycable, anycable::rpc_client::RpcClient, META_PROTOV, META_SID, PROTOCOL_VERSION};
 use super::retry::{self, Attempt};
-use super::{
-    BoxFuture, CommandMessage, CommandResponse, ConnectionRequest, ConnectionResponse, Controller,
-    DisconnectRequest, DisconnectResponse, RpcError,
-};
 use crate::config::{Config, ConfigError};
 
 /// How long calls may take and how retries back off.

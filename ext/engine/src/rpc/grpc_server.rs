@@ -24,9 +24,10 @@ use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status as GrpcStatus};
 
 use super::bridge::{Bridge, JobQueue};
+use super::controller::{Controller, RpcError};
+use super::messages::{CommandMessage, ConnectionRequest, DisconnectRequest};
 use super::proto::anycable::rpc_server::{Rpc, RpcServer as RpcService};
 use super::proto::{anycable, META_SID};
-use super::{CommandMessage, ConnectionRequest, Controller, DisconnectRequest, RpcError};
 
 /// Counters for logs and tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -40,11 +40,12 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use super::retry::{self, Attempt};
-use super::{
-    BoxFuture, CommandMessage, CommandResponse, ConnectionRequest, ConnectionResponse, Controller,
-    DisconnectRequest, DisconnectResponse, RpcError,
+use super::controller::{BoxFuture, Controller, RpcError};
+use super::messages::{
+    CommandMessage, CommandResponse, ConnectionRequest, ConnectionResponse, DisconnectRequest,
+    DisconnectResponse,
 };
+use super::retry::{self, Attempt};
 use crate::config::{Config, ConfigError};
 
 /// Largest reply body read, in bytes.

@@ -5,9 +5,10 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use super::{
-    BoxFuture, CommandMessage, CommandResponse, ConnectionRequest, ConnectionResponse, Controller,
-    DisconnectRequest, DisconnectResponse, RpcError, Status,
+use super::controller::{BoxFuture, Controller, RpcError};
+use super::messages::{
+    CommandMessage, CommandResponse, ConnectionRequest, ConnectionResponse, DisconnectRequest,
+    DisconnectResponse, Status,
 };
 use crate::metrics::{Counter, Metrics};
 

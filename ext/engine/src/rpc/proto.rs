@@ -6,7 +6,7 @@
 //! The session id is call metadata in gRPC, not a message field: conversions leave it out (and
 //! leave it empty coming in); the gRPC client and server move it between metadata and structs.
 
-use super::{
+use super::messages::{
     CommandMessage, CommandResponse, ConnectionRequest, ConnectionResponse, DisconnectRequest,
     DisconnectResponse, Env, EnvResponse, Status,
 };

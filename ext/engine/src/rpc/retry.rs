@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use super::RpcError;
+use super::controller::RpcError;
 
 /// How one attempt ended.
 #[derive(Debug)]

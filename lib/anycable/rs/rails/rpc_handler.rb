@@ -16,7 +16,7 @@ module AnyCable
       # The RPC handler: runs a Rails app's own Action Cable connection and channel classes for
       # AnyCable's three RPC calls (Connect, Command, Disconnect), AnyCable-style. Requests and
       # responses are plain Hashes shaped like the AnyCable RPC messages in protobuf-JSON form
-      # (snake_case String keys, enums as numbers); see /work/shared/PROTOCOL.md §2.
+      # (snake_case String keys, enums as numbers); see docs/architecture.md §6.2.
       #
       # Every call is stateless: it builds a fresh connection (and channel) from the request's
       # env, identifiers and cstate/istate, runs the app's code against a Socket that records what
