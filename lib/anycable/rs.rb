@@ -14,6 +14,8 @@ require "anycable/rs/http_rpc_endpoint"
 require "anycable/rs/metrics_endpoint"
 require "anycable/rs/health_endpoint"
 require "anycable/rs/rpc_server"
+require "anycable/rs/broadcasting"
+require "anycable/rs/endpoints"
 require "anycable/rs/railtie" if defined?(::Rails::Railtie)
 
 module AnyCable
@@ -41,6 +43,11 @@ module AnyCable
     # The session id of the client a request acts for (see with_socket_id), per thread/fiber.
     SOCKET_ID = :anycable_rs_socket_id
 
+    extend Broadcasting
+    extend Endpoints
+
+    # The node's lifecycle, settings and state; broadcasting and the Rack endpoints are in
+    # Broadcasting and Endpoints.
     class << self
       attr_writer :logger, :handler
 
@@ -70,11 +77,6 @@ module AnyCable
         @logger ||= Logger.new(io)
       end
 
-      # The Rack app to mount: `mount AnyCable::RS.server => "/cable"`.
-      def server
-        @server ||= Server.new
-      end
-
       # What runs the app's connection and channel code for the bridge workers.
       def handler
         @handler ||= default_handler
@@ -94,80 +96,6 @@ module AnyCable
       # Whether this process has started its node.
       def running?
         !@node.nil? && @node.pid == Process.pid
-      end
-
-      # Sends `data` (a String, usually JSON; anything else is encoded as JSON) to every
-      # subscriber of `stream`: through Redis to every process when `broadcast_adapter` is
-      # `redis` (also from a console, `rails runner` or a job worker), else to this process's
-      # clients (see Broadcaster). Returns at once; delivery happens on the nodes' threads.
-      #
-      # exclude_socket: the `sid` a client got in its welcome message; that client is skipped.
-      # Defaults to the one given to with_socket_id around this call.
-      def broadcast(stream, data, exclude_socket: current_socket_id)
-        data = data.to_json unless data.is_a?(String)
-        broadcaster.broadcast(stream.to_s, data, exclude_socket: exclude_socket&.to_s)
-      end
-
-      # Sends the broadcasts made in the block (on this thread) together at its end: one
-      # PUBLISH of a JSON array with Redis, one call into the node without.
-      #
-      #   AnyCable::RS.batch_broadcasts do
-      #     posts.each { |post| PostsChannel.broadcast_to(post, post.as_json) }
-      #   end
-      def batch_broadcasts(&)
-        broadcaster.batch(&)
-      end
-
-      # Closes, in every process, the connections whose identifiers JSON (see
-      # Rails::Identifiers.dump) is `identifiers`; clients are told `remote` and whether to
-      # reconnect. `ActionCable.server.remote_connections.where(...).disconnect` comes here
-      # with `adapter: anycable_rs`.
-      def disconnect_remote(identifiers, reconnect: true)
-        broadcaster.disconnect(identifiers.to_s, reconnect: reconnect ? true : false)
-      end
-
-      # Excludes the client with this session id from the broadcasts made in the block (e.g. a
-      # controller action acting for the client that sent `X-Socket-ID`):
-      #
-      #   around_action { |_, action| AnyCable::RS.with_socket_id(request.headers["X-Socket-ID"], &action) }
-      def with_socket_id(sid)
-        previous = Thread.current[SOCKET_ID]
-        Thread.current[SOCKET_ID] = sid.to_s.empty? ? nil : sid.to_s
-        yield
-      ensure
-        Thread.current[SOCKET_ID] = previous
-      end
-
-      def current_socket_id
-        Thread.current[SOCKET_ID]
-      end
-
-      # Routes broadcasts: Redis or this process's node.
-      def broadcaster
-        @broadcaster ||= Broadcaster.new(config: -> { config }, node: -> { running_node }, logger: -> { logger })
-      end
-
-      # The Rack app of the HTTP broadcast endpoint:
-      # `mount AnyCable::RS.broadcast_endpoint => "/_broadcast"`.
-      def broadcast_endpoint
-        @broadcast_endpoint ||= BroadcastEndpoint.new
-      end
-
-      # The Rack app of the HTTP RPC endpoint, which serves this app's channels to another
-      # WebSocket server (anycable-go, or anycable-rs with `rpc_host: http://...`):
-      # `mount AnyCable::RS.http_rpc_endpoint => "/_anycable"` (see HTTPRPCEndpoint).
-      def http_rpc_endpoint
-        @http_rpc_endpoint ||= HTTPRPCEndpoint.new
-      end
-
-      # The Rack app of the Prometheus endpoint: `mount AnyCable::RS.metrics_endpoint => "/metrics"`.
-      def metrics_endpoint
-        @metrics_endpoint ||= MetricsEndpoint.new
-      end
-
-      # The Rack app of the health endpoint: `mount AnyCable::RS.health_endpoint => "/health"`.
-      def health_endpoint
-        @health_endpoint ||= HealthEndpoint.new
       end
 
       # This process's metrics with AnyCable's names (`"clients_num" => 3, "rpc_call_total" => 12,

@@ -76,7 +76,7 @@ RSpec.describe AnyCable::RS::Broadcaster do
 
       expect(next_message(messages)).to eq("stream" => "chat:1", "data" => '{"text":"hi"}')
       expect(next_message(messages)).to eq("stream" => "chat:1", "data" => '"x"', "meta" => { "exclude_socket" => "sid-1" })
-      expect(node).not_to have_received(:broadcast)
+      expect(node).not_to have_received(:publish)
     end
 
     it "uses the configured channel" do
@@ -88,7 +88,7 @@ RSpec.describe AnyCable::RS::Broadcaster do
 
     it "delivers in this process when nobody is subscribed (e.g. while its own subscriber reconnects)" do
       broadcaster.broadcast("s", "1", exclude_socket: "sid-2")
-      expect(node).to have_received(:broadcast).with("s", "1", "sid-2")
+      expect(node).to have_received(:publish).with("s", "1", "sid-2")
     end
 
     it "publishes a remote disconnect in AnyCable's command format" do
@@ -139,7 +139,7 @@ RSpec.describe AnyCable::RS::Broadcaster do
       outage.kill
       3.times { |i| broadcaster.broadcast("s", "down-#{i}") }
       broadcaster.disconnect("{}", reconnect: true)
-      3.times { |i| expect(node).to have_received(:broadcast).with("s", "down-#{i}") }
+      3.times { |i| expect(node).to have_received(:publish).with("s", "down-#{i}") }
       expect(node).to have_received(:disconnect_remote).with("{}", true)
       expect(broadcaster.publisher).to be_down
 
@@ -171,8 +171,8 @@ RSpec.describe AnyCable::RS::Broadcaster do
       end
       broadcaster.disconnect('{"u":"1"}')
 
-      expect(node).to have_received(:broadcast).with("s", "1")
-      expect(node).to have_received(:broadcast).with("s", "2", "sid")
+      expect(node).to have_received(:publish).with("s", "1")
+      expect(node).to have_received(:publish).with("s", "2", "sid")
       expect(node).to have_received(:publish_raw).once.with('[{"stream":"a","data":"1"},{"stream":"b","data":"2"}]')
       expect(node).to have_received(:disconnect_remote).with('{"u":"1"}', true)
     end

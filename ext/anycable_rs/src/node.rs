@@ -100,11 +100,11 @@ impl NodeObj {
         Ok(rb_self.node.accept(socket, UpgradeRequest { url, headers, protocols, key }))
     }
 
-    /// `#broadcast(stream, data, exclude_sid = nil)`: queues a broadcast to this process's
+    /// `#publish(stream, data, exclude_sid = nil)`: queues a broadcast for this process's
     /// subscribers; never waits. Broadcasts are delivered in the order of the calls.
     /// `exclude_sid` is the `sid` of a session that must not receive it (the publisher's own
     /// socket); a sid of another process matches nobody here.
-    fn broadcast(ruby: &Ruby, rb_self: &Self, args: &[Value]) -> Result<(), Error> {
+    fn publish(ruby: &Ruby, rb_self: &Self, args: &[Value]) -> Result<(), Error> {
         rb_self.check_pid(ruby)?;
         let args = scan_args::<(String, String), (Option<Option<String>>,), (), (), (), ()>(args)?;
         let (stream, data) = args.required;
@@ -116,7 +116,7 @@ impl NodeObj {
     /// `#publish_raw(body)`: applies an AnyCable publication body (one
     /// `{"stream","data","meta"}` object, a JSON array of them, or a
     /// `{"command":"disconnect",...}` command) to this process, queued in order with
-    /// `#broadcast`. Returns how many publications it queued; raises `ArgumentError` (with
+    /// `#publish`. Returns how many publications it queued; raises `ArgumentError` (with
     /// the reason) for a body that is not a publication, and then queues nothing.
     fn publish_raw(ruby: &Ruby, rb_self: &Self, body: RString) -> Result<usize, Error> {
         rb_self.check_pid(ruby)?;
@@ -206,7 +206,7 @@ pub(crate) fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     let class = native.define_class("Node", ruby.class_object())?;
     class.define_singleton_method("new", function!(NodeObj::new, 3))?;
     class.define_method("accept", method!(NodeObj::accept, 5))?;
-    class.define_method("broadcast", method!(NodeObj::broadcast, -1))?;
+    class.define_method("publish", method!(NodeObj::publish, -1))?;
     class.define_method("publish_raw", method!(NodeObj::publish_raw, 1))?;
     class.define_method("disconnect_remote", method!(NodeObj::disconnect_remote, 2))?;
     class.define_method("shutdown", method!(NodeObj::shutdown, 0))?;

@@ -556,7 +556,7 @@ async fn a_node_on_grpc_serves_clients_end_to_end() {
     assert!(front.node.session_id(&sid).is_some(), "the welcome carries this node's sid: {sid}");
     client.send(json!({"command": "message", "identifier": id, "data": r#"{"action":"count"}"#})).await;
     assert_eq!(client.until(|m| m.get("message").is_some()).await["message"], 1);
-    front.node.broadcast("chat:9", r#"{"text":"hi"}"#);
+    front.node.deliver("chat:9", r#"{"text":"hi"}"#, None);
     assert_eq!(client.until(|m| m.get("message").is_some()).await["message"]["text"], "hi");
 
     drop(client);

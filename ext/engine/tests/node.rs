@@ -66,7 +66,7 @@ async fn subscribe_transmits_before_confirming_and_streams_are_live_by_then() {
     client.send(json!({"command": "subscribe", "identifier": id})).await;
     assert_eq!(client.next_json().await, json!({"identifier": id, "message": "hello from subscribed"}));
     assert_eq!(client.next_json().await, json!({"identifier": id, "type": "confirm_subscription"}));
-    assert_eq!(server.node.broadcast("chat:1", r#"{"text":"hi"}"#), 1, "live at confirmation");
+    assert_eq!(server.node.deliver("chat:1", r#"{"text":"hi"}"#, None), 1, "live at confirmation");
     assert_eq!(client.next_json().await, json!({"identifier": id, "message": {"text": "hi"}}));
 
     let rejected = json!({"channel": "Reject"}).to_string();
@@ -101,8 +101,8 @@ async fn commands_carry_state_and_replies_are_applied_in_order() {
     client.send(perform("stop_extra")).await;
     client.send(perform("echo")).await;
     client.next_json().await;
-    assert_eq!(server.node.broadcast("extra:7", "1"), 0);
-    assert_eq!(server.node.broadcast("chat:7", "2"), 1);
+    assert_eq!(server.node.deliver("extra:7", "1", None), 0);
+    assert_eq!(server.node.deliver("chat:7", "2", None), 1);
     assert_eq!(client.next_json().await["message"], 2);
 
     // An ERROR reply applies nothing, not even its transmissions.
@@ -113,7 +113,7 @@ async fn commands_carry_state_and_replies_are_applied_in_order() {
     // unsubscribe stops delivery; there is no confirmation.
     client.send(json!({"command": "unsubscribe", "identifier": id})).await;
     server.eventually("stream dropped", |n| n.stats().streams == 0).await;
-    assert_eq!(server.node.broadcast("chat:7", "3"), 0);
+    assert_eq!(server.node.deliver("chat:7", "3", None), 0);
     client.silent(Duration::from_millis(200)).await;
 }
 
@@ -157,13 +157,13 @@ async fn broadcasts_fan_out_once_per_identifier_and_keep_strings_strings() {
     for i in 0..50 {
         clients.push(server.subscribed(&format!("u{i}"), "9").await);
     }
-    assert_eq!(server.node.broadcast("chat:9", r#""{\"a\":1}""#), 50);
-    assert_eq!(server.node.broadcast("chat:9", "<p>html</p>"), 50);
+    assert_eq!(server.node.deliver("chat:9", r#""{\"a\":1}""#, None), 50);
+    assert_eq!(server.node.deliver("chat:9", "<p>html</p>", None), 50);
     for (client, id) in &mut clients {
         assert_eq!(client.next_json().await, json!({"identifier": id, "message": "{\"a\":1}"}));
         assert_eq!(client.next_json().await, json!({"identifier": id, "message": "<p>html</p>"}));
     }
-    assert_eq!(server.node.broadcast("chat:other", "1"), 0);
+    assert_eq!(server.node.deliver("chat:other", "1", None), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -186,7 +186,7 @@ async fn hostile_commands_are_refused_and_harm_nobody() {
         calls + 1,
         "only the valid command reached the app"
     );
-    server.node.broadcast("chat:1", "42");
+    server.node.deliver("chat:1", "42", None);
     assert_eq!(bystander.next_json().await["message"], 42);
     assert_eq!(client.next_json().await["message"], 42);
 }
@@ -221,7 +221,7 @@ async fn protocol_violations_close_only_that_client_with_a_reason() {
     let (_, close) = bad.until_close().await;
     assert_eq!(close.unwrap().code, CloseCode::Invalid);
 
-    server.node.broadcast("chat:1", "1");
+    server.node.deliver("chat:1", "1", None);
     assert_eq!(bystander.next_json().await["message"], 1);
 }
 
@@ -248,14 +248,14 @@ async fn a_client_that_never_reads_is_dropped_as_too_slow() {
     let (_sleeper, _) = server.subscribed("zzz", "2").await; // never reads again
     let payload = format!("\"{}\"", "x".repeat(60_000));
     for _ in 0..2_000 {
-        server.node.broadcast("chat:2", &payload);
+        server.node.deliver("chat:2", &payload, None);
         if server.node.stats().clients == 1 {
             break;
         }
         tokio::task::yield_now().await;
     }
     server.eventually("slow client dropped", |n| n.stats().clients == 1).await;
-    server.node.broadcast("chat:1", "7");
+    server.node.deliver("chat:1", "7", None);
     assert_eq!(reader.next_json().await["message"], 7);
 }
 

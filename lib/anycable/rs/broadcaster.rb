@@ -37,8 +37,8 @@ module AnyCable
           return
         end
         # Without Redis no JSON is made: the node takes the stream and data as they are.
-        deliver(-> { JSON.generate(publication(stream, data, exclude_socket)) }) do |node|
-          exclude_socket ? node.broadcast(stream, data, exclude_socket) : node.broadcast(stream, data)
+        dispatch(-> { JSON.generate(publication(stream, data, exclude_socket)) }) do |node|
+          exclude_socket ? node.publish(stream, data, exclude_socket) : node.publish(stream, data)
         end
       end
 
@@ -62,13 +62,13 @@ module AnyCable
       # were recorded at connect) is exactly `identifiers`, in every process.
       def disconnect(identifiers, reconnect: true)
         command = { "command" => "disconnect", "payload" => { "identifier" => identifiers, "reconnect" => reconnect } }
-        deliver(-> { JSON.generate(command) }) { |node| node.disconnect_remote(identifiers, reconnect) }
+        dispatch(-> { JSON.generate(command) }) { |node| node.disconnect_remote(identifiers, reconnect) }
       end
 
-      # Delivers a publication, a batch or a command already in AnyCable's JSON format (the HTTP
+      # Sends a publication, a batch or a command already in AnyCable's JSON format (the HTTP
       # endpoint's body, validated by the caller).
       def publish_raw(json)
-        deliver(-> { json }) { |node| node.publish_raw(json) }
+        dispatch(-> { json }) { |node| node.publish_raw(json) }
       end
 
       # Whether broadcasts go through Redis.
@@ -113,12 +113,12 @@ module AnyCable
 
       def flush(publications)
         json = JSON.generate(publications)
-        deliver(-> { json }) { |node| node.publish_raw(json) }
+        dispatch(-> { json }) { |node| node.publish_raw(json) }
       end
 
       # Redis first (when configured; `json` makes the message); this process's node when Redis
       # did not take it.
-      def deliver(json)
+      def dispatch(json)
         if (redis = publisher)
           receivers = redis.publish(config.redis_channel, json.call)
           return if receivers&.positive?

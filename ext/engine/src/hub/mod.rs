@@ -99,7 +99,7 @@ impl<S: Subscriber> Hub<S> {
     /// Delivers `data` to every subscriber of `stream` except the session `exclude` (the
     /// publisher's own socket, `meta.exclude_socket`); returns how many sessions it reached.
     /// A stream nobody here listens to costs a lookup, not a parse.
-    pub fn broadcast(&self, stream: &str, data: &str, exclude: Option<SessionId>) -> usize {
+    pub fn deliver(&self, stream: &str, data: &str, exclude: Option<SessionId>) -> usize {
         let mut prepared = None;
         let mut delivered = 0;
         self.streams.fan_out(stream, |identifier, group| {

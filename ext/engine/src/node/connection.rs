@@ -96,8 +96,9 @@ struct Connection {
     handle: SessionHandle,
     control: Arc<Control>,
     env: Env,
-    /// The session id clients and RPC servers know (`Node::sid`), sent with every call.
-    public_sid: String,
+    /// The sid: the session id clients and RPC servers know (`Node::sid`), sent with every
+    /// call; `handle.id` is the session's id within the process.
+    sid: String,
     /// From `Connect`; shared with the node's live-session list, never copied.
     identifiers: Arc<str>,
     subscriptions: HashMap<Arc<str>, Subscription>,
@@ -144,7 +145,7 @@ pub(crate) async fn serve(
     let mut connection = Connection {
         // The connection is consumed by `finish`; this task keeps the node for what comes after.
         node: Arc::clone(&node),
-        public_sid: sid.clone(),
+        sid: sid.clone(),
         handle,
         control: Arc::clone(&control),
         env,
@@ -189,7 +190,7 @@ fn close_reason(requested: Option<Close>) -> &'static str {
 }
 
 impl Connection {
-    fn sid(&self) -> SessionId {
+    fn id(&self) -> SessionId {
         self.handle.id
     }
 
@@ -202,29 +203,29 @@ impl Connection {
 
     /// The `Connect` call; true when the client was welcomed.
     async fn connect(&mut self) -> bool {
-        let request = ConnectionRequest { env: self.env.clone(), sid: self.public_sid.clone() };
+        let request = ConnectionRequest { env: self.env.clone(), sid: self.sid.clone() };
         let reply = tokio::time::timeout(RPC_DEADLINE, self.node.controller().connect(request)).await;
         match reply.unwrap_or(Err(RpcError::Unavailable("no reply within the deadline".into()))) {
             Ok(reply) if reply.status == Status::Success => {
                 self.identifiers = Arc::from(reply.identifiers);
                 merge(&mut self.env.cstate, reply.env.cstate);
                 self.transmit(reply.transmissions);
-                tracing::debug!(sid = %self.public_sid, identifiers = %self.identifiers, "connected");
+                tracing::debug!(sid = %self.sid, identifiers = %self.identifiers, "connected");
                 true
             }
             Ok(reply) if reply.status == Status::Failure => {
-                tracing::info!(sid = %self.public_sid, "connection rejected");
+                tracing::info!(sid = %self.sid, "connection rejected");
                 self.transmit(reply.transmissions);
                 self.control.close(Close::Quiet);
                 false
             }
             Ok(reply) => {
-                tracing::error!(sid = %self.public_sid, error = %reply.error_msg, "connect failed");
+                tracing::error!(sid = %self.sid, error = %reply.error_msg, "connect failed");
                 self.control.close(Close::Disconnect(DisconnectReason::ServerError));
                 false
             }
             Err(error) => {
-                tracing::warn!(sid = %self.public_sid, %error, "connect call failed");
+                tracing::warn!(sid = %self.sid, %error, "connect call failed");
                 self.control.close(Close::Disconnect(DisconnectReason::ServerError));
                 false
             }
@@ -251,7 +252,7 @@ impl Connection {
                     self.command(&text).await;
                 }
                 Some(Ok(Message::Binary(_))) => {
-                    tracing::info!(sid = %self.public_sid, "binary frame refused");
+                    tracing::info!(sid = %self.sid, "binary frame refused");
                     control.close(Close::Protocol(CloseCode::Unsupported, "binary frames are not supported"));
                 }
                 Some(Ok(Message::Close(_))) | None => {
@@ -260,15 +261,15 @@ impl Connection {
                 }
                 Some(Ok(_)) => {} // ping/pong: the library answers pings itself
                 Some(Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size }))) => {
-                    tracing::info!(sid = %self.public_sid, size, max_size, "frame over max_message_size");
+                    tracing::info!(sid = %self.sid, size, max_size, "frame over max_message_size");
                     control.close(Close::Protocol(CloseCode::Size, "message too big"));
                 }
                 Some(Err(WsError::Utf8(_))) => {
-                    tracing::info!(sid = %self.public_sid, "text frame with invalid UTF-8");
+                    tracing::info!(sid = %self.sid, "text frame with invalid UTF-8");
                     control.close(Close::Protocol(CloseCode::Invalid, "invalid UTF-8"));
                 }
                 Some(Err(error)) => {
-                    tracing::debug!(sid = %self.public_sid, %error, "socket error");
+                    tracing::debug!(sid = %self.sid, %error, "socket error");
                     return;
                 }
             }
@@ -279,15 +280,15 @@ impl Connection {
     async fn command(&mut self, frame: &str) {
         let command = match ClientCommand::parse(frame) {
             Ok(command) => command,
-            Err(error) => return tracing::warn!(sid = %self.public_sid, %error, "command ignored"),
+            Err(error) => return tracing::warn!(sid = %self.sid, %error, "command ignored"),
         };
         let subscribed = self.subscriptions.contains_key(command.identifier.as_str());
         match (command.command, subscribed) {
             (Command::Subscribe, true) => {
-                return tracing::warn!(sid = %self.public_sid, identifier = %command.identifier, "already subscribed");
+                return tracing::warn!(sid = %self.sid, identifier = %command.identifier, "already subscribed");
             }
             (Command::Message | Command::Unsubscribe, false) => {
-                return tracing::warn!(sid = %self.public_sid, identifier = %command.identifier, command = command.command.as_str(), "not subscribed");
+                return tracing::warn!(sid = %self.sid, identifier = %command.identifier, command = command.command.as_str(), "not subscribed");
             }
             _ => {}
         }
@@ -299,13 +300,13 @@ impl Connection {
             connection_identifiers: self.identifiers.to_string(),
             data: command.data.unwrap_or_default(),
             env: Env { istate, ..self.env.clone() },
-            sid: self.public_sid.clone(),
+            sid: self.sid.clone(),
         };
         let reply = tokio::time::timeout(RPC_DEADLINE, self.node.controller().command(request)).await;
         match reply.unwrap_or(Err(RpcError::Unavailable("no reply within the deadline".into()))) {
             Ok(reply) => self.apply(command.command, command.identifier, reply),
             Err(error) => {
-                tracing::warn!(sid = %self.public_sid, %error, "command call failed");
+                tracing::warn!(sid = %self.sid, %error, "command call failed");
                 self.control.close(Close::Disconnect(DisconnectReason::ServerError));
             }
         }
@@ -314,7 +315,7 @@ impl Connection {
     /// Applies a `Command` reply in the order of docs/architecture.md §6.2.
     fn apply(&mut self, command: Command, identifier: String, reply: CommandResponse) {
         if reply.status == Status::Error {
-            return tracing::error!(sid = %self.public_sid, %identifier, error = %reply.error_msg, "command failed");
+            return tracing::error!(sid = %self.sid, %identifier, error = %reply.error_msg, "command failed");
         }
         if command == Command::Subscribe && reply.status == Status::Success {
             let identifier: Arc<str> = Arc::from(identifier.as_str());
@@ -356,7 +357,7 @@ impl Connection {
 
     fn unstream(&self, subscription: &Subscription, streams: Vec<String>) {
         for stream in streams {
-            let left = self.node.hub().unsubscribe(&stream, &subscription.identifier, self.sid());
+            let left = self.node.hub().unsubscribe(&stream, &subscription.identifier, self.id());
             if left == Unsubscribed::LastOnStream {
                 tracing::debug!(%stream, "no subscribers left");
             }
@@ -374,7 +375,7 @@ impl Connection {
             istate.insert(identifier.to_string(), state);
             subscriptions.push(identifier.to_string());
         }
-        let sid = std::mem::take(&mut self.public_sid);
+        let sid = std::mem::take(&mut self.sid);
         let request = DisconnectRequest {
             identifiers: self.identifiers.to_string(),
             subscriptions,

@@ -212,16 +212,12 @@ impl Node {
         self.open.load(Ordering::Acquire)
     }
 
-    /// Delivers a broadcast to this process's subscribers of `stream` now, on this thread;
-    /// returns how many sessions it reached. Never waits.
-    pub fn broadcast(&self, stream: &str, data: &str) -> usize {
-        self.deliver(stream, data, None)
-    }
-
-    /// Fans a broadcast out to this process's subscribers, counting it.
-    fn deliver(&self, stream: &str, data: &str, exclude: Option<SessionId>) -> usize {
+    /// Delivers a broadcast to this process's subscribers of `stream` now, on this thread,
+    /// except the session `exclude`; counts it and returns how many sessions it reached.
+    /// Never waits. (What [`Self::publish`] queues is delivered this way.)
+    pub fn deliver(&self, stream: &str, data: &str, exclude: Option<SessionId>) -> usize {
         self.metrics.inc(Counter::BroadcastMsg);
-        let reached = self.hub.broadcast(stream, data, exclude);
+        let reached = self.hub.deliver(stream, data, exclude);
         self.metrics.add(Counter::ServerMsg, reached as u64);
         reached
     }

@@ -96,7 +96,10 @@ fn share(queued: usize, others: usize, max: usize) -> usize {
     queued.div_ceil(others + 1).min(max).max(1)
 }
 
-/// The bounded job queue between tokio tasks and taker threads.
+/// The bounded job queue between tokio tasks and taker threads. (It shares its wait loop with
+/// `logging::LogQueue` but not its contract: a full job queue refuses the call — except a
+/// disconnect — where the log queue drops and counts; jobs are shared fairly among waiting
+/// takers, put back after an interrupt, and the queue closes.)
 #[derive(Debug)]
 pub struct JobQueue {
     capacity: usize,
