@@ -2,16 +2,19 @@
 
 module AnyCable
   module RS
-    # Keeps Puma workers from hanging on shutdown under Ruby >= 3.3 (Puma issue #3677, fixed
-    # on Puma's main branch after 8.0.2, in no release yet). A worker's TERM handler wakes the
-    # server thread by writing to a pipe with the buffered `IO#<<`; when that write meets the
-    # server thread's `IO#close` of the same pipe, Ruby 3.3's close waits forever, the worker
-    # never exits and, on a deploy, is killed after `worker_shutdown_timeout`: its WebSocket
-    # clients never hear `server_restart`. Puma's master repeats TERM every 0.2 s while it
-    # waits, so the race is met often. A single unbuffered `write(2)` takes no such lock.
+    # Removes one cause of Puma workers hanging on shutdown under Ruby >= 3.3 (Puma issue
+    # #3677, fixed on Puma's main branch after 8.0.2, in no release yet). A worker's TERM
+    # handler wakes the server thread by writing to a pipe with the buffered `IO#<<`; when
+    # that write meets the server thread's `IO#close` of the same pipe, Ruby 3.3's close waits
+    # forever, the worker never exits and, on a deploy, is killed after
+    # `worker_shutdown_timeout`: its WebSocket clients never hear `server_restart`. Puma's
+    # master repeats TERM every 0.2 s while it waits, so the race is met often. A single
+    # unbuffered `write(2)` takes no such lock.
     #
     # Applied by the Railtie when the app runs with Puma (`apply` is a no-op elsewhere, on
-    # Ruby < 3.3, and on a Puma whose `notify_safely` already writes unbuffered).
+    # Ruby < 3.3, and on a Puma whose `notify_safely` already writes unbuffered). Hangs with
+    # the same symptom (the server thread waiting in `IO#close` of the pipe) still happen with
+    # it: see docs/architecture.md §3.
     module PumaShutdownFix
       def self.apply
         return false if RUBY_VERSION < "3.3" || !defined?(::Puma)
