@@ -82,8 +82,33 @@ RSpec.describe "anycable-rs server", integration: true, anycable_rs_only: true d
 
   # in_process_rpc: tells the workers apart by the pid that channel code reports, which is the
   # RPC server's when the channels run in another process (CABLE_RPC=grpc|http).
+  # On Ruby >= 3.3, a released Puma's cluster worker sometimes never exits after SIGTERM: its
+  # server thread hangs in IO#close of its wake-up pipe before anycable-rs' shutdown runs there
+  # (docs/architecture.md §3). A round whose Puma hangs so is run once more, saying so;
+  # anything else fails at once, and a second hang fails too.
   it "serves connections in every Puma worker in cluster mode (preload_app!) and stops them gracefully",
      in_process_rpc: true do
+    rounds = RUBY_VERSION >= "3.3" ? 2 : 1
+    rounds.times do |round|
+      puma, by_pid = cluster_with_a_client_in_each_worker
+      exited = puma.terminate(timeout: 30)
+      if !exited && round < rounds - 1
+        warn "anycable-rs spec: a Puma worker hung on SIGTERM (Ruby #{RUBY_VERSION}, " \
+             "docs/architecture.md §3); running the example once more"
+        puma.stop
+        next
+      end
+      expect(exited).to be(true), "Puma did not exit after SIGTERM:\n#{puma.log}"
+      by_pid.each_value do |clients|
+        client = clients.last
+        expect(client.wait_for { |m| m["type"] == "disconnect" }).to include("reason" => "server_restart")
+        expect(close_code(client)).to eq(1001)
+      end
+      break
+    end
+  end
+
+  def cluster_with_a_client_in_each_worker
     puma = start_server("PUMA_WORKERS" => "2")
     by_pid = Hash.new { |hash, pid| hash[pid] = [] }
     100.times do
@@ -95,13 +120,7 @@ RSpec.describe "anycable-rs server", integration: true, anycable_rs_only: true d
     expect(by_pid.keys).not_to include(puma.pid)
     # Each worker says once that its broadcasts stay within it (until Redis broadcasting).
     expect(puma.log.scan("this process was forked").size).to eq(2)
-
-    expect(puma.terminate(timeout: 30)).to be(true), "Puma did not exit after SIGTERM:\n#{puma.log}"
-    by_pid.each_value do |clients|
-      client = clients.last
-      expect(client.wait_for { |m| m["type"] == "disconnect" }).to include("reason" => "server_restart")
-      expect(close_code(client)).to eq(1001)
-    end
+    [puma, by_pid]
   end
 
   def subscribe_and_read_pid(client)
