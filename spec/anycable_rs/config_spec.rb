@@ -44,6 +44,16 @@ RSpec.describe AnyCable::RS::Config do
       .to raise_error(AnyCable::RS::ConfigError, /did you mean `redis_channel`/)
   end
 
+  it "answers a misspelt accessor with the same ConfigError, not a NoMethodError" do
+    config = described_class.new
+    expect { config.ping_intervl = 3 }
+      .to raise_error(AnyCable::RS::ConfigError, "unknown setting `ping_intervl`; did you mean `ping_interval`?")
+    expect { config.redis_chanel }.to raise_error(AnyCable::RS::ConfigError, /did you mean `redis_channel`/)
+    expect(config.ping_interval).to eq(3)
+    expect(config).not_to respond_to(:ping_intervl=)
+    expect { config.to_hash }.to raise_error(NoMethodError) # not a setting's name: Ruby's own error
+  end
+
   it "has the broadcasting settings, with Heroku-friendly TLS defaults" do
     config = described_class.new
     expect(config.to_h).to include("broadcast_adapter" => "local", "redis_url" => nil, "redis_channel" => "__anycable__",

@@ -1,10 +1,10 @@
 //! `AnyCable::RS::Native::EngineConfig`: the engine's validated settings, built from a Ruby
 //! Hash. The Ruby `AnyCable::RS::Config` object builds one to validate what users wrote and
-//! reads the defaults from here, so defaults and validation live in one place (the engine).
+//! reads the table of settings from here, so defaults and validation live in one place (the
+//! engine).
 
-use anycable_engine::config::Config;
-use anycable_engine::config_reference::DESCRIPTIONS;
-use magnus::{function, method, prelude::*, Error, RHash, RModule, Ruby};
+use anycable_engine::config::{Config, SETTINGS};
+use magnus::{function, method, prelude::*, Error, RArray, RHash, RModule, Ruby};
 
 use crate::{errors::CONFIG_ERROR, ruby_json};
 
@@ -22,19 +22,24 @@ impl EngineConfig {
             .map_err(|e| Error::new(ruby.get_inner(&CONFIG_ERROR), e.to_string()))
     }
 
-    /// `EngineConfig.defaults`: every setting with its default value.
-    fn defaults(ruby: &Ruby) -> Result<RHash, Error> {
-        ruby_json::hash_to_ruby(ruby, &Config::default().to_map())
-    }
-
-    /// `EngineConfig.descriptions`: `{key => what it is for}` for every setting, in the
-    /// documentation's order (see `anycable_engine::config_reference`).
-    fn descriptions(ruby: &Ruby) -> Result<RHash, Error> {
-        let hash = ruby.hash_new();
-        for (key, description) in DESCRIPTIONS {
-            hash.aset(*key, *description)?;
+    /// `EngineConfig.reference`: every setting as the table of `anycable_engine::config`
+    /// declares it, in the documentation's order: Hashes with "key", "env" (the variables it
+    /// is read from), "default" (secrets: nil), "description", "secret" and "ruby_only".
+    fn reference(ruby: &Ruby) -> Result<RArray, Error> {
+        let defaults = Config::default().to_map();
+        let entries = ruby.ary_new_capa(SETTINGS.len());
+        for setting in SETTINGS {
+            let entry = ruby.hash_new();
+            entry.aset("key", setting.key)?;
+            entry.aset("env", ruby.ary_from_vec(setting.env()))?;
+            let default = if setting.secret { &serde_json::Value::Null } else { &defaults[setting.key] };
+            entry.aset("default", ruby_json::to_ruby(ruby, default)?)?;
+            entry.aset("description", setting.description())?;
+            entry.aset("secret", setting.secret)?;
+            entry.aset("ruby_only", setting.ruby_only)?;
+            entries.push(entry)?;
         }
-        Ok(hash)
+        Ok(entries)
     }
 
     /// `#to_h`: the effective settings, String keys, durations in seconds.
@@ -46,8 +51,7 @@ impl EngineConfig {
 pub(crate) fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     let class = native.define_class("EngineConfig", ruby.class_object())?;
     class.define_singleton_method("new", function!(EngineConfig::new, 1))?;
-    class.define_singleton_method("defaults", function!(EngineConfig::defaults, 0))?;
-    class.define_singleton_method("descriptions", function!(EngineConfig::descriptions, 0))?;
+    class.define_singleton_method("reference", function!(EngineConfig::reference, 0))?;
     class.define_method("to_h", method!(EngineConfig::to_h, 0))?;
     Ok(())
 }

@@ -6,7 +6,7 @@
 //! # Layout
 //!
 //! - [`config`]: the settings users write (`config/anycable.yml`, `ANYCABLE_*`), typed and
-//!   validated, with AnyCable's names and defaults; [`config_reference`] says what each is for.
+//!   validated, with AnyCable's names and defaults, each declared once with what it is for.
 //! - [`protocol`]: the Action Cable wire messages (`actioncable-v1-json`): client commands
 //!   parsed, server messages encoded once into shared frames.
 //! - [`hub`]: who listens to which stream; a sharded registry that groups subscribers by
@@ -36,7 +36,6 @@
 
 pub mod broadcast;
 pub mod config;
-pub mod config_reference;
 pub mod handshake;
 pub mod hub;
 pub mod logging;

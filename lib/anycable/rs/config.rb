@@ -16,9 +16,10 @@ module AnyCable
     #     config.headers = %w[cookie authorization]
     #   end
     #
-    # A few settings only the Ruby side uses (the HTTP broadcast endpoint's `broadcast_key`,
-    # the HTTP RPC endpoint's `http_rpc_mount_path`) are kept here and never handed to the
-    # engine. Secrets (`secret`, `http_rpc_secret`, `broadcast_key`) never appear in `to_h` or
+    # Every setting is declared once, in the engine (REFERENCE). A few only the Ruby side uses
+    # (the HTTP broadcast endpoint's `broadcast_key`, the HTTP RPC endpoint's
+    # `http_rpc_mount_path`, ...): the engine validates them but is not built from them.
+    # Secrets (`secret`, `http_rpc_secret`, `broadcast_key`, ...) never appear in `to_h` or
     # `inspect`, so a config can be logged safely.
     #
     # Config.load layers them as AnyCable does: defaults (presets on top of them) <
@@ -26,69 +27,32 @@ module AnyCable
     # assigns on top. Unknown keys are not fatal there: each gives a warning (see #warnings)
     # naming the nearest known key.
     class Config
-      # Ruby-side settings and their defaults (nil: not set).
-      RUBY_DEFAULTS = {
-        # The Bearer token of POST /_broadcast; default: hex HMAC-SHA256(secret, "broadcast-cable").
-        "broadcast_key" => nil,
-        # Where the Railtie mounts the HTTP RPC endpoint (see HTTPRPCEndpoint).
-        "http_rpc_mount_path" => "/_anycable",
-        # Platform presets, comma-separated (see Presets); unset: detected; "none": off.
-        "presets" => nil,
-        # Where the Railtie mounts the Prometheus endpoint (see MetricsEndpoint); unset: not mounted.
-        "metrics_http" => nil,
-        # "user:password" the Prometheus endpoint asks for (HTTP Basic); unset: none.
-        "metrics_http_basic_auth" => nil,
-        # Where the Railtie mounts the health endpoint (see HealthEndpoint); unset: not mounted.
-        "health_path" => nil
-      }.freeze
-      # What each Ruby-side setting is for (the engine describes its own, Native::EngineConfig.descriptions).
-      RUBY_DESCRIPTIONS = {
-        "broadcast_key" => "Bearer token of the HTTP broadcast endpoint (POST /_broadcast). " \
-                           "Default: hex HMAC-SHA256 of `secret` with \"broadcast-cable\".",
-        "http_rpc_mount_path" => "Where the Railtie mounts the HTTP RPC endpoint that serves this app's channels " \
-                                 "to another WebSocket server.",
-        "presets" => "Platform presets, comma-separated (`heroku`); unset: detected from the environment; " \
-                     "`none`: off. A preset never overrides a setting you give.",
-        "metrics_http" => "Path where the Railtie mounts the Prometheus metrics endpoint (e.g. `/metrics`). " \
-                          "Unset: not mounted.",
-        "metrics_http_basic_auth" => "`user:password` the Prometheus endpoint requires (HTTP Basic). Unset: no auth.",
-        "health_path" => "Path where the Railtie mounts the health endpoint (e.g. `/health`): 200 while the " \
-                         "runtime and the worker threads are alive, 503 otherwise. Unset: not mounted."
-      }.freeze
-      # Ruby-side settings that are paths (the others are optional strings).
-      RUBY_PATHS = %w[http_rpc_mount_path metrics_http health_path].freeze
-      SECRETS = %w[secret http_rpc_secret broadcast_key metrics_http_basic_auth].freeze
+      # Every setting, as the engine's table declares it once (ext/engine/src/config/mod.rs):
+      # Hashes with "key", "env" (the variables it is read from, the first winning), "default"
+      # (nil: unset, and for every secret; durations in seconds), "description", "secret" and
+      # "ruby_only" (used by this side only: the engine validates it and is not built from it).
+      REFERENCE = Native::EngineConfig.reference.each { |entry| entry.each_value(&:freeze).freeze }.freeze
+      SECRETS = REFERENCE.select { |entry| entry["secret"] }.map { |entry| entry["key"] }.freeze
       FILTERED = "[FILTERED]"
-
-      # Every setting the engine knows (the Ruby-side ones are added only when it does not).
-      def self.engine_keys
-        @engine_keys ||= Native::EngineConfig.defaults.keys.freeze
-      end
-
-      def self.ruby_keys
-        @ruby_keys ||= (RUBY_DEFAULTS.keys - engine_keys).freeze
-      end
+      # Settings whose default is worked out when the settings load (the reference shows them
+      # as unset).
+      COMPUTED_DEFAULTS = %w[max_connections].freeze
 
       def self.keys
-        engine_keys + ruby_keys
+        @keys ||= REFERENCE.map { |entry| entry["key"] }.freeze
+      end
+
+      # The settings the engine is built from.
+      def self.engine_keys
+        @engine_keys ||= REFERENCE.reject { |entry| entry["ruby_only"] }.map { |entry| entry["key"] }.freeze
       end
 
       # Every setting for the configuration reference (docs/configuration.md, the install
-      # generator's config/anycable.yml): "key", "env" (its ANYCABLE_* variable), "default" (nil:
-      # unset; durations in seconds), "description" and "secret", in the documentation's order.
+      # generator's config/anycable.yml), in the documentation's order: REFERENCE with the
+      # computed defaults shown as unset.
       def self.reference
-        descriptions = Native::EngineConfig.descriptions.merge(RUBY_DESCRIPTIONS.slice(*ruby_keys))
-        defaults = Native::EngineConfig.defaults.merge(RUBY_DEFAULTS).merge(COMPUTED_DEFAULTS)
-        descriptions.map do |key, description|
-          env = "ANYCABLE_#{key.upcase}"
-          { "key" => key, "env" => key == "redis_url" ? [env, "REDIS_URL"] : env,
-            "default" => SECRETS.include?(key) ? nil : defaults[key], "description" => description,
-            "secret" => SECRETS.include?(key) }
-        end
+        REFERENCE.map { |entry| COMPUTED_DEFAULTS.include?(entry["key"]) ? entry.merge("default" => nil) : entry }
       end
-
-      # Defaults worked out when the settings load (the reference shows them as unset).
-      COMPUTED_DEFAULTS = { "max_connections" => nil }.freeze
 
       # ANYCABLE_* variables that are not settings.
       NOT_SETTINGS = /\AANYCABLE_(CONF\z|RS_)/
@@ -114,10 +78,9 @@ module AnyCable
 
       def self.env_settings(env, warnings)
         settings = {}
-        keys.each do |key|
-          value = env["ANYCABLE_#{key.upcase}"]
-          value ||= env["REDIS_URL"] if key == "redis_url"
-          settings[key] = value unless value.nil?
+        REFERENCE.each do |entry|
+          value = entry["env"].lazy.filter_map { |name| env[name] }.first
+          settings[entry["key"]] = value unless value.nil?
         end
         env.each_key do |name|
           next unless name.start_with?("ANYCABLE_") && !name.match?(NOT_SETTINGS)
@@ -197,12 +160,9 @@ module AnyCable
       def update(settings)
         merged = @settings.merge(settings.transform_keys(&:to_s))
         merged["presets"] = merged["presets"].join(",") if merged["presets"].is_a?(Array)
-        check_ruby_key_spelling(merged.keys)
-        values = automatic_defaults(merged["presets"]).merge(merged.compact)
-        ruby = values.slice(*self.class.ruby_keys)
-        given = values.reject { |key, _| ruby.key?(key) }
+        given = automatic_defaults(merged["presets"]).merge(merged.compact)
         engine = Native::EngineConfig.new(given).to_h
-        @effective = engine.merge(ruby_settings(ruby)).merge(engine_secrets(engine, given))
+        @effective = engine.merge(given_secrets(engine, given))
         @settings = merged
         self
       end
@@ -286,39 +246,25 @@ module AnyCable
         { "max_connections" => self.class.default_max_connections }.merge(Presets.defaults(names))
       end
 
-      # The engine names the nearest of its own keys; a misspelt Ruby-side key is named here.
-      def check_ruby_key_spelling(keys)
-        (keys - self.class.keys).each do |key|
-          nearest = DidYouMean::SpellChecker.new(dictionary: self.class.keys).correct(key).first
-          raise ConfigError, "unknown setting `#{key}`; did you mean `#{nearest}`?" if self.class.ruby_keys.include?(nearest)
-        end
-      end
-
-      # Ruby-side settings are strings; an empty one means "not set" (`ANYCABLE_BROADCAST_KEY=`),
-      # which for a path means its default.
-      def ruby_settings(given)
-        defaults = RUBY_DEFAULTS.slice(*self.class.ruby_keys)
-        defaults.merge(given) do |key, default, value|
-          unless value.nil? || value.is_a?(String) || value.is_a?(Symbol)
-            raise ConfigError, "invalid value of class #{value.class} for `#{key}`: expected a string"
-          end
-
-          value = value.to_s.strip.empty? ? nil : value.to_s
-          RUBY_PATHS.include?(key) ? ruby_path(key, value, default) : value
-        end
-      end
-
-      def ruby_path(key, value, default)
-        return default if value.nil?
-        return value.strip if value.strip.start_with?("/")
-
-        raise ConfigError, "invalid value #{value.inspect} for `#{key}`: expected a path starting with `/`"
-      end
-
       # The engine shows secrets as "[FILTERED]" (its to_h can be logged); the value is the one
       # given, which the engine accepted (a string; blanks around it dropped, as there).
-      def engine_secrets(engine, given)
+      def given_secrets(engine, given)
         SECRETS.select { |key| engine[key] == FILTERED }.to_h { |key| [key, given[key].to_s.strip] }
+      end
+
+      # `config.ping_intervl = 3`: a name near a setting's gets the ConfigError an unknown key
+      # gets anywhere, naming the setting, rather than a NoMethodError (other names, such as
+      # Ruby's `to_hash` probes, still get Ruby's NoMethodError).
+      def method_missing(name, *args)
+        key = name.to_s.delete_suffix("=")
+        nearest = DidYouMean::SpellChecker.new(dictionary: self.class.keys).correct(key).first
+        return super if nearest.nil? || self.class.keys.include?(key)
+
+        raise ConfigError, "unknown setting `#{key}`; did you mean `#{nearest}`?"
+      end
+
+      def respond_to_missing?(name, include_private = false)
+        super
       end
     end
   end

@@ -23,7 +23,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::handshake;
-use crate::hub::{Hub, SessionId, Subscribed, Unsubscribed};
+use crate::hub::{Hub, SessionId, Subscribed, Subscriber, Unsubscribed};
 use crate::metrics::{Counter, Metrics};
 use crate::protocol::{ClientCommand, Command, DisconnectReason};
 use crate::rpc::{

@@ -32,7 +32,7 @@ use crate::broadcast::redis::{Settings, Status, Subscriber};
 use crate::broadcast::router::{Recipients, Router};
 use crate::broadcast::Target;
 use crate::config::{BroadcastAdapter, Config};
-use crate::hub::{Hub, SessionId};
+use crate::hub::{Hub, SessionId, Subscriber as _};
 use crate::metrics::{self, statsd, Counter, Gauge, Metrics, Sample};
 use crate::protocol::{server, DisconnectReason};
 use crate::rpc::metered::Metered;

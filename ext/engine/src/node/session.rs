@@ -164,20 +164,6 @@ impl SessionHandle {
         (Self { id, control: Arc::clone(&control) }, control)
     }
 
-    /// Queues a frame without waiting; a full queue closes the session with `too_slow`.
-    /// Returns whether the frame was queued.
-    pub fn send(&self, frame: Utf8Bytes) -> bool {
-        match self.control.push(frame) {
-            Ok(()) => true,
-            Err(Refused::Full) => {
-                // Logged (once, with the client's sid) by the connection's task as it ends.
-                self.control.close(Close::Disconnect(DisconnectReason::TooSlow));
-                false
-            }
-            Err(Refused::Finished) => false,
-        }
-    }
-
     /// Asks the session to close.
     pub fn close(&self, close: Close) {
         self.control.close(close);
@@ -189,8 +175,18 @@ impl Subscriber for SessionHandle {
         self.id
     }
 
+    /// Queues a frame without waiting; a full queue closes the session with `too_slow`.
+    /// Returns whether the frame was queued.
     fn send(&self, frame: Utf8Bytes) -> bool {
-        SessionHandle::send(self, frame)
+        match self.control.push(frame) {
+            Ok(()) => true,
+            Err(Refused::Full) => {
+                // Logged (once, with the client's sid) by the connection's task as it ends.
+                self.control.close(Close::Disconnect(DisconnectReason::TooSlow));
+                false
+            }
+            Err(Refused::Finished) => false,
+        }
     }
 }
 

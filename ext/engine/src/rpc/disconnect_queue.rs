@@ -50,10 +50,10 @@ impl std::fmt::Debug for DisconnectQueue {
 
 impl DisconnectQueue {
     /// Paces the disconnect calls of `inner` to `rate` per second (at least 1).
-    pub fn new(inner: Arc<dyn Controller>, rate: u32) -> Self {
+    pub fn new(inner: Arc<dyn Controller>, rate: usize) -> Self {
         Self {
             inner,
-            interval: Duration::from_secs(1) / rate.max(1),
+            interval: Duration::from_secs(1) / u32::try_from(rate.max(1)).unwrap_or(u32::MAX),
             next_slot: Mutex::new(None),
             flush: CancellationToken::new(),
             waiting: Arc::new(AtomicUsize::new(0)),
