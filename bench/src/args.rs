@@ -21,6 +21,9 @@ pub(crate) struct Args {
     pub(crate) performers: usize,
     /// How long they do it.
     pub(crate) perform_seconds: f64,
+    /// Bytes of browser-like request headers each client sends besides Cookie and Origin
+    /// (0: none); see `client::browser_headers`.
+    pub(crate) header_bytes: usize,
 }
 
 impl Args {
@@ -35,6 +38,7 @@ impl Args {
             payload: 200,
             performers: 8,
             perform_seconds: 3.0,
+            header_bytes: 0,
         };
         let mut argv = std::env::args().skip(1);
         while let Some(flag) = argv.next() {
@@ -49,6 +53,7 @@ impl Args {
                 "--payload" => args.payload = number(&flag, &value),
                 "--performers" => args.performers = number(&flag, &value),
                 "--perform-seconds" => args.perform_seconds = number(&flag, &value),
+                "--header-bytes" => args.header_bytes = number(&flag, &value),
                 _ => usage(&format!("unknown flag {flag}")),
             }
         }
@@ -67,7 +72,7 @@ fn number<T: std::str::FromStr>(flag: &str, value: &str) -> T {
 fn usage(problem: &str) -> ! {
     eprintln!(
         "cable-bench: {problem}\nflags: --url --clients --connect-concurrency --pid --broadcasts --rate --payload \
-         --performers --perform-seconds"
+         --performers --perform-seconds --header-bytes"
     );
     std::process::exit(2)
 }

@@ -19,13 +19,23 @@ pub(crate) struct Client {
 }
 
 impl Client {
-    /// Connects with the app's cookie, waits for the welcome, subscribes, waits for the confirmation.
-    pub(crate) async fn subscribe(url: &str, cookie: &str) -> Result<Self, String> {
+    /// Connects with the app's cookie (and `extra` headers), waits for the welcome, subscribes,
+    /// waits for the confirmation.
+    pub(crate) async fn subscribe(
+        url: &str,
+        cookie: &str,
+        extra: &[(String, String)],
+    ) -> Result<Self, String> {
         let mut request =
             format!("ws://{}/cable", authority(url)).into_client_request().map_err(|e| e.to_string())?;
         let headers = request.headers_mut();
         headers.insert("Cookie", cookie.parse().map_err(|_| "bad cookie")?);
         headers.insert("Origin", url.parse().map_err(|_| "bad origin")?);
+        for (name, value) in extra {
+            let name: tokio_tungstenite::tungstenite::http::HeaderName =
+                name.parse().map_err(|_| "bad header name")?;
+            headers.insert(name, value.parse().map_err(|_| "bad header value")?);
+        }
         headers.insert(
             "Sec-WebSocket-Protocol",
             "actioncable-v1-json, actioncable-unsupported".parse().expect("ascii"),
@@ -117,4 +127,36 @@ impl Client {
         }
         done
     }
+}
+
+/// Headers a browser sends with a WebSocket upgrade besides Cookie and Origin, about `bytes`
+/// long in all (name, ": ", value, CRLF): a real set, topped up with an `X-Client-Data` value
+/// (0: none).
+pub(crate) fn browser_headers(bytes: usize) -> Vec<(String, String)> {
+    if bytes == 0 {
+        return Vec::new();
+    }
+    let mut headers: Vec<(String, String)> = [
+        ("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36"),
+        ("Accept-Language", "en-US,en;q=0.9,de;q=0.8,fr;q=0.7"),
+        ("Accept-Encoding", "gzip, deflate, br, zstd"),
+        ("Cache-Control", "no-cache"),
+        ("Pragma", "no-cache"),
+        ("Sec-WebSocket-Extensions", "permessage-deflate; client_max_window_bits"),
+        ("Sec-Fetch-Dest", "websocket"),
+        ("Sec-Fetch-Mode", "websocket"),
+        ("Sec-Fetch-Site", "same-origin"),
+        ("X-Forwarded-For", "203.0.113.195, 70.41.3.18, 150.172.238.178"),
+        ("X-Forwarded-Proto", "https"),
+        ("X-Request-Id", "3f2a9c4e-8d1b-4e6f-a7c2-9b0d5e1f3a68"),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_owned(), value.to_owned()))
+    .collect();
+    let used: usize = headers.iter().map(|(n, v)| n.len() + v.len() + 4).sum();
+    let padding = bytes.saturating_sub(used + "X-Client-Data".len() + 4);
+    if padding > 0 {
+        headers.push(("X-Client-Data".to_owned(), "C".repeat(padding)));
+    }
+    headers
 }

@@ -34,9 +34,11 @@ async fn main() {
     let epoch = Instant::now();
     let cookie =
         http::join(&args.url).await.unwrap_or_else(|e| fail(&format!("joining the chat failed: {e}")));
+    let extra = Arc::new(client::browser_headers(args.header_bytes));
     // One client first, so the server's lazily started parts (runtime, workers) are in the baseline.
-    let first =
-        Client::subscribe(&args.url, &cookie).await.unwrap_or_else(|e| fail(&format!("first client: {e}")));
+    let first = Client::subscribe(&args.url, &cookie, &extra)
+        .await
+        .unwrap_or_else(|e| fail(&format!("first client: {e}")));
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before = args.pid.map(stats::memory_kib);
 
@@ -45,10 +47,11 @@ async fn main() {
     let gate = Arc::new(Semaphore::new(args.connect_concurrency));
     let mut pending = Vec::with_capacity(args.clients);
     for _ in 1..args.clients {
-        let (gate, url, cookie) = (Arc::clone(&gate), args.url.clone(), cookie.clone());
+        let (gate, url, cookie, extra) =
+            (Arc::clone(&gate), args.url.clone(), cookie.clone(), Arc::clone(&extra));
         pending.push(tokio::spawn(async move {
             let _permit = gate.acquire_owned().await.expect("semaphore open");
-            Client::subscribe(&url, &cookie).await
+            Client::subscribe(&url, &cookie, &extra).await
         }));
     }
     let mut clients = vec![first];
@@ -73,6 +76,7 @@ async fn main() {
     let expected = (clients_count.saturating_sub(1) * args.broadcasts) as f64;
     let report = json!({
         "clients": clients_count,
+        "header_bytes": args.header_bytes,
         "connect_failures": failures.len(),
         "first_failure": failures.first(),
         "connect_seconds": connect_seconds,

@@ -92,6 +92,11 @@ write_apt_sources() {
       printf 'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n'
     fi
   } >"$CHROOT/etc/apt/sources.list.d/debian.sources"
+  # sid's Release file is valid for a week only: apt refuses a mirror (or proxy cache) that
+  # serves one older than that, though its packages are fine for tests.
+  if [ "$suite" = sid ]; then
+    printf 'Acquire::Check-Valid-Until "false";\n' >"$CHROOT/etc/apt/apt.conf.d/01valid-until"
+  fi
   if [ -n "$APT_PROXY" ]; then
     printf 'Acquire::http::Proxy "%s";\n' "$APT_PROXY" >"$CHROOT/etc/apt/apt.conf.d/01proxy"
   else

@@ -58,6 +58,10 @@ compile_extension() {
 # and the certificates cargo needs to fetch crates.
 BASE_PACKAGES=(ruby-full ruby-dev ruby-bundler rake ruby-rails puma gcc libc6-dev make pkg-config libclang-dev
   ca-certificates)
+# Rails from a source tree instead (gemfiles/rails.rb; bin/sid): not Debian's.
+if [ -n "${ANYCABLE_RS_RAILS_PATH:-}" ]; then
+  for i in "${!BASE_PACKAGES[@]}"; do [ "${BASE_PACKAGES[$i]}" != ruby-rails ] || unset "BASE_PACKAGES[$i]"; done
+fi
 # What the test-app's bundle holds besides Rails and Puma: bin/demo installs it all (Bundler
 # resolves every group, even the ones it is told to leave out).
 APP_PACKAGES=(ruby-redis ruby-capybara ruby-rspec-rails ruby-selenium-webdriver)

@@ -55,6 +55,11 @@ RSpec.describe AnyCable::RS::Config, ".load" do
     expect(load.ping_interval).to eq(3)
   end
 
+  it "takes YAML integers 1 and 0 for booleans, as the docs say" do
+    write("debug: 1\nredis_tls_verify: 0\n")
+    expect([load.debug, load.redis_tls_verify]).to eq([true, false])
+  end
+
   it "finds the file through ANYCABLE_CONF" do
     write("path: /ws\n")
     expect(described_class.load({ "ANYCABLE_CONF" => path }, environment: "test").path).to eq("/ws")

@@ -29,25 +29,42 @@ RSpec.describe AnyCable::RS::Server do
     expect { server.call(upgrade) }.to raise_error(AnyCable::RS::Error, /needs a web server with Rack full hijack/)
   end
 
-  it "hands a hijacked TCP socket and the request facts to the node, which answers 101" do
+  # Upgrades `env` through `server` on a real TCP socket; returns the 101 answer and the env
+  # of the connect job the node queued for the bridge (answered, so the connection goes on).
+  def hand_over(server, env = upgrade)
     listener = TCPServer.new("127.0.0.1", 0)
     client = TCPSocket.new("127.0.0.1", listener.addr[1])
     socket = listener.accept
-    env = upgrade.merge("rack.hijack?" => true, "rack.hijack" => -> { socket })
-    expect(server.call(env)).to eq([-1, {}, []])
+    expect(server.call(env.merge("rack.hijack?" => true, "rack.hijack" => -> { socket }))).to eq([-1, {}, []])
     expect(socket).to be_closed # the node keeps its own duplicate of the descriptor
-
     response = client.readpartial(4096)
+    job = bridge.take(1, 5).first
+    expect(job.kind).to eq("connect")
+    env = job.payload["env"]
+    job.reply("status" => 2, "transmissions" => [])
+    [response, env]
+  ensure
+    [client, listener].each { |io| io&.close }
+  end
+
+  it "hands a hijacked TCP socket and the request facts, every header included, to the node, which answers 101" do
+    response, env = hand_over(server)
     expect(response).to start_with("HTTP/1.1 101 Switching Protocols\r\n")
     expect(response).to include("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",
                                 "Sec-WebSocket-Protocol: actioncable-v1-json")
-    job = bridge.take(1, 5).first
-    expect(job.kind).to eq("connect")
-    expect(job.payload["env"]).to include("url" => "https://example.com/cable?t=1",
-                                          "headers" => { "REMOTE_ADDR" => "10.0.0.1", "cookie" => "a=b" })
-    job.reply("status" => 2, "transmissions" => [])
-  ensure
-    [client, listener].each { |io| io&.close }
+    expect(env).to include(
+      "url" => "https://example.com/cable?t=1",
+      "headers" => { "REMOTE_ADDR" => "10.0.0.1", "cookie" => "a=b", "upgrade" => "websocket", "host" => "example.com",
+                     "connection" => "keep-alive, Upgrade", "sec-websocket-key" => "dGhlIHNhbXBsZSBub25jZQ==",
+                     "sec-websocket-protocol" => "actioncable-v1-json, actioncable-unsupported" }
+    )
+  end
+
+  it "hands only the configured headers over when the channels run on a remote RPC server" do
+    config = AnyCable::RS::Config.new(allowed_origins: "*", rpc_host: "127.0.0.1:50051", headers: "cookie,x-api-key")
+    remote = described_class.new(config: config, node: -> { node })
+    _, env = hand_over(remote, upgrade.merge("HTTP_X_API_KEY" => "k", "HTTP_AUTHORIZATION" => "Bearer t"))
+    expect(env["headers"]).to eq("REMOTE_ADDR" => "10.0.0.1", "cookie" => "a=b", "x-api-key" => "k")
   end
 
   it "refuses a Unix socket with a clear HTTP error instead of failing later" do

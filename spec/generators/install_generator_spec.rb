@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require "digest"
+require "erb"
 require "fileutils"
 require "net/http"
 require "open3"
@@ -119,11 +120,14 @@ RSpec.describe AnyCable::RS::Generators::InstallGenerator do
   describe ".with_adapter" do
     let(:envs) { %w[development test production] }
 
-    it "sets adapter: anycable_rs in Rails' default cable.yml and keeps the rest" do
+    it "sets adapter: anycable_rs in Rails' default cable.yml, comments out url and channel_prefix" do
       updated = described_class.with_adapter(InstallGeneratorSpec::CABLE_YML, "anycable_rs", envs)
       expect(adapters(updated)).to eq("development" => "anycable_rs", "test" => "anycable_rs", "production" => "anycable_rs")
-      expect(updated).to include(%(url: <%= ENV.fetch("REDIS_URL") { "redis://localhost:6379/1" } %>),
-                                 "channel_prefix: app_production")
+      expect(updated).to include(
+        %(  # url: <%= ENV.fetch("REDIS_URL") { "redis://localhost:6379/1" } %>  # unused by adapter: anycable_rs\n),
+        "  # channel_prefix: app_production  # unused by adapter: anycable_rs\n"
+      )
+      expect(YAML.safe_load(ERB.new(updated).result)["production"]).to eq("adapter" => "anycable_rs")
       expect(described_class.with_adapter(updated, "anycable_rs", envs)).to eq(updated)
     end
 

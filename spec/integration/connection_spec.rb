@@ -78,10 +78,23 @@ RSpec.describe "Connections (stock @rails/actioncable client)", integration: tru
       info = client.received("echo").first
       expected = {
         "url" => url_matcher("user=bob&x=1"), "host" => "127.0.0.1", "token" => "t0k3n",
-        "params" => { "user" => "bob", "x" => "1" }, "cookie" => "alice", "user" => "alice"
+        "params" => { "user" => "bob", "x" => "1" }, "cookie" => "alice", "user" => "alice", "authorization" => nil
       }
       expect(info["connect"]).to match(expected)
       expect(info["channel"]).to match(expected)
+    end
+
+    # Action Cable gives connect the whole request. So does anycable-rs with the channels in
+    # process; a remote RPC server gets only `headers` (here cookie and x-api-token), as
+    # AnyCable passes them. Later commands see only `headers` under anycable-rs.
+    it "gives connect every request header with the channels in process, and later commands the configured ones" do
+      client = node_client(user: "dave", headers: { "Authorization" => "Bearer s3cr3t", "X-Api-Token" => "t1" })
+      client.subscribe!("echo", { channel: "EchoChannel" })
+
+      info = client.received("echo").first
+      every_header = stock_action_cable? || IntegrationSupport::RemoteRpc.mode == "inprocess"
+      expect(info["connect"]).to include("authorization" => every_header ? "Bearer s3cr3t" : nil, "token" => "t1")
+      expect(info["channel"]).to include("authorization" => stock_action_cable? ? "Bearer s3cr3t" : nil, "token" => "t1")
     end
 
     it "identifies the user from a query parameter when there is no cookie" do

@@ -10,6 +10,11 @@ module AnyCable
         @server ||= Server.new
       end
 
+      # Whether `server` was built (mounted) in this process.
+      def server_built?
+        !@server.nil?
+      end
+
       # The Rack app of the HTTP broadcast endpoint:
       # `mount AnyCable::RS.broadcast_endpoint => "/_broadcast"`.
       def broadcast_endpoint

@@ -48,6 +48,17 @@ module AnyCable
         end
       end
 
+      # AnyCable's Rails gem in the same app (see WithAnyCableRails).
+      initializer "anycable_rs.with_anycable_rails", before: "anycable.disable_action_cable_mount" do |app|
+        require "anycable/rs/rails/with_anycable_rails"
+        next unless AnyCable::RS::Rails::WithAnyCableRails.loaded?
+
+        AnyCable::RS::Rails::WithAnyCableRails.install!
+        app.config.after_initialize do
+          AnyCable::RS::Rails::WithAnyCableRails.keep_embedded_server_off!(AnyCable::RS.logger)
+        end
+      end
+
       # The HTTP endpoints the settings and options above ask for, each at its path.
       initializer "anycable_rs.endpoints" do |app|
         app.config.after_initialize do
@@ -71,21 +82,30 @@ module AnyCable
         end
       end
 
-      # cable.yml `adapter: redis` (stock Action Cable publishers) configures the engine's Redis.
+      # cable.yml's adapter must reach anycable-rs clients (CableAdapters: one that cannot stops
+      # the boot); `adapter: redis` (stock Action Cable publishers) configures the engine's Redis.
       # A Redis setup that cannot work (no redis_url, no redis gem) is reported at boot, not
       # only at the first broadcast; it does not stop the boot (an asset build has no Redis).
       initializer "anycable_rs.broadcasting" do |app|
         app.config.after_initialize do
-          if defined?(::ActionCable.server)
-            require "anycable/rs/rails/action_cable_redis"
-            AnyCable::RS::Rails::ActionCableRedis.apply(::ActionCable.server.config.cable,
-                                                        config: AnyCable::RS.config, logger: AnyCable::RS.logger)
+          cable = defined?(::ActionCable.server) ? ::ActionCable.server.config.cable : nil
+          Railtie.check_redis_setup(cable) # logs what cannot work
+          if cable
+            require "anycable/rs/rails/cable_adapters"
+            AnyCable::RS::Rails::CableAdapters.apply(cable, config: AnyCable::RS.config, logger: AnyCable::RS.logger)
           end
-          AnyCable::RS.config.check!
-          AnyCable::RS::RedisPublisher.load_redis! if AnyCable::RS.broadcaster.redis?
-        rescue AnyCable::RS::Error => e
-          AnyCable::RS.logger.error("anycable-rs: #{e.message}")
         end
+      end
+
+      def self.check_redis_setup(cable)
+        if cable
+          require "anycable/rs/rails/action_cable_redis"
+          AnyCable::RS::Rails::ActionCableRedis.apply(cable, config: AnyCable::RS.config, logger: AnyCable::RS.logger)
+        end
+        AnyCable::RS.config.check!
+        AnyCable::RS::RedisPublisher.load_redis! if AnyCable::RS.broadcaster.redis?
+      rescue AnyCable::RS::Error => e
+        AnyCable::RS.logger.error("anycable-rs: #{e.message}")
       end
 
       # [Rack app, path] of every endpoint to mount: broadcast, HTTP RPC, metrics, health.

@@ -8,8 +8,8 @@ module AnyCable
     # The Rack app that serves Action Cable clients: `mount AnyCable::RS.server => "/cable"`.
     #
     # On a WebSocket upgrade it checks the Origin, takes the socket over with Rack's full
-    # hijack and hands it, with the request facts the channels may read (URL, configured
-    # headers, remote address), to the Rust node of this process; Puma goes on serving HTTP.
+    # hijack and hands it, with the request facts the channels may read (URL, headers, remote
+    # address), to the Rust node of this process; Puma goes on serving HTTP.
     # Anything else gets what Action Cable answers: 404 "Page not found".
     #
     # With `max_connections` open, an upgrade gets 503 (clients retry with backoff); that is
@@ -152,12 +152,21 @@ module AnyCable
         io.close unless io.closed?
       end
 
-      # [url, headers, protocols, key] as the node takes them.
+      # [url, headers, protocols, key] as the node takes them. With the channels in this
+      # process (no rpc_host) `connect` sees every request header, as under Action Cable; a
+      # remote RPC server gets only `headers`, as AnyCable passes them. Either way the node keeps
+      # only `headers` for the commands after connect.
       def upgrade_request(env)
         headers = { "REMOTE_ADDR" => env["REMOTE_ADDR"].to_s }
-        @config.headers.each do |name|
-          value = env["HTTP_#{name.upcase.tr("-", "_")}"]
-          headers[name] = value if value
+        if @config.rpc_host
+          @config.headers.each do |name|
+            value = env["HTTP_#{name.upcase.tr("-", "_")}"]
+            headers[name] = value if value
+          end
+        else
+          env.each do |key, value|
+            headers[key.delete_prefix("HTTP_").downcase.tr("_", "-")] = value if key.start_with?("HTTP_") && value.is_a?(String)
+          end
         end
         protocols = env["HTTP_SEC_WEBSOCKET_PROTOCOL"].to_s.split(",").map(&:strip).reject(&:empty?)
         [url(env), headers, protocols, env["HTTP_SEC_WEBSOCKET_KEY"]]

@@ -212,7 +212,8 @@ impl Kind for Seconds {
     }
 }
 
-/// `true` or `false`, also as `"1"`, `"yes"`, `"on"` and their opposites (`""` is false).
+/// `true` or `false`, also as `1` / `0` (a YAML integer), `"1"`, `"yes"`, `"on"` and their
+/// opposites (`""` is false).
 pub(super) struct Flag;
 
 impl Kind for Flag {
@@ -220,6 +221,11 @@ impl Kind for Flag {
     fn parse(&self, value: &Value) -> Parsed<bool> {
         let flag = match value {
             Value::Bool(b) => Some(*b),
+            Value::Number(n) => match n.as_u64() {
+                Some(1) => Some(true),
+                Some(0) => Some(false),
+                _ => None,
+            },
             Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
                 "true" | "1" | "yes" | "on" => Some(true),
                 "false" | "0" | "no" | "off" | "" => Some(false),

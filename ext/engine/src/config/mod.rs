@@ -191,7 +191,8 @@ settings! {
     #[ruby_only = true]
     broadcast_key: Option<Secret> = None, kinds::SecretText;
     /// Where the Railtie mounts the HTTP RPC endpoint that serves this app's channels to another
-    /// WebSocket server.
+    /// WebSocket server. Mounted only when this setting is given (or with
+    /// `config.anycable_rs.http_rpc_endpoint = true`, at the default path).
     #[ruby_only = true]
     http_rpc_mount_path: String = "/_anycable".into(), kinds::Path;
     /// Platform presets, comma-separated (`heroku`); unset: detected from the environment; `none`:

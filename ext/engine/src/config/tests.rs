@@ -196,3 +196,11 @@ fn null_means_the_default_and_ruby_side_paths_are_checked() {
     assert_eq!(err.to_string(), "invalid value [FILTERED] for `broadcast_key`: expected a string");
     assert_eq!(from(json!({"health_path": " /up "})).unwrap().health_path.as_deref(), Some("/up"));
 }
+
+#[test]
+fn flags_take_yaml_integers() {
+    let c = from(json!({"debug": 1, "rpc_tls_verify": 0})).unwrap();
+    assert!(c.debug && !c.rpc_tls_verify);
+    let err = from(json!({"debug": 2})).unwrap_err();
+    assert_eq!(err.to_string(), "invalid value 2 for `debug`: expected true or false");
+}

@@ -39,7 +39,9 @@ use super::writer;
 pub struct UpgradeRequest {
     /// Full URL of the request (`http(s)://host/path?query`).
     pub url: String,
-    /// The configured headers (lower-case names) and `REMOTE_ADDR`.
+    /// The request headers `connect` sees (lower-case names) and `REMOTE_ADDR`: every header
+    /// when the channels run in-process, the configured `headers` for a remote RPC server.
+    /// After connect the connection keeps only the configured ones and `REMOTE_ADDR`.
     pub headers: StringMap,
     /// Offered `Sec-WebSocket-Protocol` values.
     pub protocols: Vec<String>,
@@ -203,7 +205,11 @@ impl Connection {
 
     /// The `Connect` call; true when the client was welcomed.
     async fn connect(&mut self) -> bool {
-        let request = ConnectionRequest { env: self.env.clone(), sid: self.sid.clone() };
+        // Connect gets every header it was given; later commands only the configured ones.
+        let env = std::mem::take(&mut self.env);
+        self.env.url.clone_from(&env.url);
+        self.env.headers = kept_headers(&env.headers, &self.node.config().headers);
+        let request = ConnectionRequest { env, sid: self.sid.clone() };
         let reply = tokio::time::timeout(RPC_DEADLINE, self.node.controller().connect(request)).await;
         match reply.unwrap_or(Err(RpcError::Unavailable("no reply within the deadline".into()))) {
             Ok(reply) if reply.status == Status::Success => {
@@ -401,5 +407,33 @@ fn merge(state: &mut StringMap, delta: StringMap) {
         } else {
             state.insert(key, value);
         }
+    }
+}
+
+/// What a connection keeps of the headers connect saw: the configured `headers` (lower-case
+/// names) and `REMOTE_ADDR`.
+fn kept_headers(headers: &StringMap, configured: &[String]) -> StringMap {
+    headers
+        .iter()
+        .filter(|(name, _)| name.as_str() == "REMOTE_ADDR" || configured.iter().any(|c| c == *name))
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_configured_headers_and_the_remote_address_are_kept_after_connect() {
+        let seen: StringMap = [("cookie", "a=1"), ("authorization", "Bearer x"), ("REMOTE_ADDR", "10.0.0.1")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let kept = kept_headers(&seen, &["cookie".to_owned(), "x-api-key".to_owned()]);
+        let mut names: Vec<&str> = kept.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["REMOTE_ADDR", "cookie"]);
+        assert_eq!(kept["cookie"], "a=1");
     }
 }

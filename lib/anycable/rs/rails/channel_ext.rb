@@ -70,7 +70,7 @@ module AnyCable
 
       ActiveSupport.on_load(:action_cable_channel) do
         prepend ChannelExt
-        extend StateAttributes
+        singleton_class.prepend StateAttributes
         singleton_class.prepend ChannelExt::ClassMethods
       end
     end

@@ -40,7 +40,7 @@ module AnyCable
 
       ActiveSupport.on_load(:action_cable_connection) do
         prepend ConnectionExt
-        extend StateAttributes
+        singleton_class.prepend StateAttributes
       end
     end
   end

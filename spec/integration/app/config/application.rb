@@ -13,14 +13,31 @@ CABLE_SERVER = ENV.fetch("CABLE_SERVER", "").then { |name| name.empty? ? "anycab
 unless %w[action_cable anycable_rs].include?(CABLE_SERVER)
   abort "CABLE_SERVER must be action_cable or anycable_rs, not #{CABLE_SERVER.inspect}"
 end
+# CABLE_WITH_ANYCABLE_RAILS=before|after: AnyCable's Rails gem (anycable-rails), which apps
+# moving from anycable-go keep for its helpers, is loaded too, before or after anycable-rs
+# (spec/integration/anycable_rails_spec.rb). It comes from ../shared/vendor through $LOAD_PATH
+# (../shared/vendor/README.md); google-protobuf, which anycable-core loads, from the bundle.
+WITH_ANYCABLE_RAILS = ENV.fetch("CABLE_WITH_ANYCABLE_RAILS", "")
+unless ["", "before", "after"].include?(WITH_ANYCABLE_RAILS)
+  abort "CABLE_WITH_ANYCABLE_RAILS must be before or after, not #{WITH_ANYCABLE_RAILS.inspect}"
+end
+unless WITH_ANYCABLE_RAILS.empty?
+  vendor = File.expand_path("../../../../../shared/vendor", __dir__)
+  libs = %w[anycable-rails-1.5.3 anycable-rb-1.5.1 anyway_config-2.5.4 ruby-next-core-1.1.2].map { |dir| "#{vendor}/#{dir}/lib" }
+  missing = libs.reject { |lib| File.directory?(lib) }
+  abort "CABLE_WITH_ANYCABLE_RAILS: missing #{missing.join(", ")} (see ../shared/vendor/README.md)" if missing.any?
+  $LOAD_PATH.unshift(*libs)
+end
+require "anycable-rails" if WITH_ANYCABLE_RAILS == "before"
 require "anycable-rs" if CABLE_SERVER == "anycable_rs"
+require "anycable-rails" if WITH_ANYCABLE_RAILS == "after"
 
 module IntegrationApp
   # The channels the integration specs drive through real WebSocket clients.
   class Application < Rails::Application
     config.load_defaults Rails::VERSION::STRING.to_f
     config.root = File.expand_path("..", __dir__)
-    config.eager_load = false
+    config.eager_load = ENV["CABLE_EAGER_LOAD"] == "1" # as in production (spec/integration/anycable_rails_spec.rb)
     config.hosts.clear
     config.secret_key_base = "integration-specs-only-#{"0" * 64}"
     config.logger = ActiveSupport::Logger.new($stdout)

@@ -6,5 +6,6 @@ Rails.application.routes.draw do
 
   get "/up", to: "health#show"
   get "/stats", to: "health#stats"
+  get "/anycable_rails", to: "health#anycable_rails"
   post "/broadcast", to: "broadcasts#create"
 end

@@ -102,9 +102,14 @@ module AnyCable
               "\"#{MOUNT_PATH}\" to config/application.rb (Action Cable has no mount path to print).", :yellow
         end
 
+        # Keys of Action Cable's other adapters that mean nothing to anycable_rs (its Redis is
+        # `redis_url` / REDIS_URL).
+        STALE_KEY = /\A(\s+)(url|channel_prefix):/
+
         # `text` (a cable.yml) with `adapter: <adapter>` in each section of `environments`: an
         # adapter line of the section is replaced, a section without one gets it first, a missing
-        # section is appended. Comments, ERB and the other keys stay as they are.
+        # section is appended; the section's `url:` and `channel_prefix:` lines are commented out.
+        # Comments, ERB, anchors and the other keys stay as they are.
         def self.with_adapter(text, adapter, environments)
           lines = text.lines
           lines[-1] = "#{lines[-1]}\n" if lines.any? && !lines[-1].end_with?("\n")
@@ -116,6 +121,12 @@ module AnyCable
               next
             end
             body = ((header + 1)...lines.size).take_while { |i| lines[i].match?(/\A(\s|#|\n)/) }
+            body.each do |i|
+              next unless (key = lines[i][STALE_KEY, 2])
+
+              lines[i] = lines[i].sub(STALE_KEY) { "#{Regexp.last_match(1)}# #{key}:" }
+                                 .sub(/\n\z/, "  # unused by adapter: #{adapter}\n")
+            end
             found = body.find { |i| lines[i].match?(/\A\s+adapter:/) }
             if found
               lines[found] = lines[found].sub(/\A(\s+)adapter:.*$/) { "#{Regexp.last_match(1)}adapter: #{adapter}" }

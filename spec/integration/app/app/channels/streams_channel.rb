@@ -3,10 +3,15 @@
 # stream_from (feeds), stream_for (a topic), stop_stream_from and broadcasts of each kind of
 # payload. Feeds stream from "feed:<name>"; a topic from "streams:topic-<name>".
 class StreamsChannel < ApplicationCable::Channel
-  # A model-like object: stream_for names its stream after to_gid_param.
-  Topic = Struct.new(:name) do
+  # A model-like object: stream_for names its stream after to_gid_param. Not a Struct: Rails
+  # 8.1's broadcasting_for takes `Array(model)`, which turns a Struct into its values.
+  class Topic
+    def initialize(name)
+      @name = name
+    end
+
     def to_gid_param
-      "topic-#{name}"
+      "topic-#{@name}"
     end
   end
 

@@ -10,4 +10,14 @@ class HealthController < ActionController::API
   def stats
     render json: CABLE_SERVER == "anycable_rs" ? AnyCable::RS.stats : {}
   end
+
+  # GET /anycable_rails: what AnyCable's Rails gem, when loaded (CABLE_WITH_ANYCABLE_RAILS),
+  # says and started.
+  def anycable_rails
+    return render(json: { "loaded" => false }) unless defined?(::AnyCable::Rails::Railtie)
+
+    render json: { "loaded" => true, "enabled" => ::AnyCable::Rails.enabled?, "embedded" => ::AnyCable.config.embedded?,
+                   "cli_loaded" => !defined?(::AnyCable::CLI).nil?,
+                   "grpc_threads" => Thread.list.count { |thread| thread.name.to_s.match?(/grpc|rpc/i) } }
+  end
 end

@@ -26,6 +26,7 @@ module ApplicationCable
       "url" => request.url,
       "host" => request.host,
       "token" => request.headers["X-Api-Token"],
+      "authorization" => request.headers["Authorization"],
       "params" => request.query_parameters,
       "cookie" => request.cookies["user"]
     }
