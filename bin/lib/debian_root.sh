@@ -22,7 +22,7 @@ TARGET_DIR=$(root_setting CARGO_TARGET_DIR "$REPO/target/$SUITE")
 PASSENV=$(root_setting PASSENV "")
 RUSTUP_DIR=${RUSTUP_HOME:-$HOME/.rustup}
 CARGO_DIR=${CARGO_HOME:-$HOME/.cargo}
-# Upstream sources some stacks and specs load (../shared/vendor/README.md), when present.
+# Upstream sources some stacks and specs load (README.md, "Upstream sources"), when present.
 SHARED_DIR=$(realpath -m "$REPO/../shared")
 IN_NAMESPACE=${ROOT_IN_NAMESPACE:-}
 

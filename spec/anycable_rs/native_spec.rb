@@ -21,6 +21,24 @@ RSpec.describe "AnyCable::RS::Native (the compiled extension)" do
       .to raise_error(TypeError, /keys must be strings or symbols/)
   end
 
+  it "refuses data that contains itself (or nests too deep) with an ArgumentError, not a stack overflow" do
+    cyclic = []
+    cyclic << cyclic
+    expect { AnyCable::RS::Native::EngineConfig.new("allowed_origins" => cyclic) }
+      .to raise_error(ArgumentError, /nested deeper than 64 levels/)
+    deep = (1..100).reduce("x") { |inner, _| { "k" => inner } }
+    expect { AnyCable::RS::Native::EngineConfig.new("metrics_tags" => deep) }
+      .to raise_error(ArgumentError, /nested deeper than 64 levels/)
+  end
+
+  it "names a bad redis_url without its password" do
+    expect { AnyCable::RS::Native::EngineConfig.new("redis_url" => "http://:hunter2@cache.internal:6379") }
+      .to raise_error(AnyCable::RS::ConfigError) { |error|
+        expect(error.message).to include("http://:[FILTERED]@cache.internal:6379")
+        expect(error.message).not_to include("hunter2")
+      }
+  end
+
   it "survives GC pressure while converting nested data" do
     GC.stress = true
     hash = AnyCable::RS::Native::EngineConfig.new("allowed_origins" => ["https://a.test", :"https://b.test"]).to_h

@@ -139,6 +139,20 @@ RSpec.describe "The wire protocol (raw WebSocket client)", integration: true do
       expect_outcome
     end
 
+    it "a flood of commands for a 60 KiB identifier it never subscribed to", :anycable_rs_only do
+      identifier = JSON.generate(channel: "ActionsChannel", pad: "p" * 60_000)
+      20.times { client.send_json(command: "message", identifier: identifier, data: JSON.generate(action: "echo")) }
+
+      # anycable-rs: each refused without calling the app, one clipped log line each (the
+      # identifier's first 128 bytes and its length), not 60 KiB of log per frame.
+      expect_outcome
+      sid = client.frames.select { |f| f.type == :text }.map(&:json).find { |m| m["type"] == "welcome" }.fetch("sid")
+      lines = server.log.lines.grep(/not subscribed/).grep(/#{Regexp.escape(sid)}/)
+      expect(lines.size).to eq(20)
+      expect(lines).to all(include("(60037 bytes)"))
+      expect(lines.map(&:bytesize).max).to be < 1024
+    end
+
     it "a subscription to a channel that does not exist" do
       client.send_json(command: "subscribe", identifier: JSON.generate(channel: "NoSuchChannel"))
 

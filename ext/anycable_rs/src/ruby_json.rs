@@ -7,8 +7,18 @@ use magnus::{
 };
 use serde_json::{Map, Number, Value as Json};
 
-/// Converts a Ruby value; anything but plain data raises `TypeError`.
-pub(crate) fn from_ruby(ruby: &Ruby, value: Value) -> Result<Json, Error> {
+/// Deepest nesting of arrays and hashes converted: a deeper (or cyclic) structure, e.g. a
+/// custom handler's reply that contains itself, raises `ArgumentError` instead of overflowing
+/// the stack.
+pub(crate) const MAX_DEPTH: usize = 64;
+
+/// Converts a Hash with String or Symbol keys whose values are plain data; anything else raises
+/// `TypeError`, nesting deeper than [`MAX_DEPTH`] raises `ArgumentError`.
+pub(crate) fn hash_from_ruby(ruby: &Ruby, hash: RHash) -> Result<Map<String, Json>, Error> {
+    convert_hash(ruby, hash, 0)
+}
+
+fn convert(ruby: &Ruby, value: Value, depth: usize) -> Result<Json, Error> {
     if value.is_nil() {
         Ok(Json::Null)
     } else if Qtrue::from_value(value).is_some() {
@@ -26,12 +36,13 @@ pub(crate) fn from_ruby(ruby: &Ruby, value: Value) -> Result<Json, Error> {
     } else if let Some(s) = Symbol::from_value(value) {
         Ok(Json::String(s.name()?.into_owned()))
     } else if let Some(array) = RArray::from_value(value) {
+        let depth = nested(ruby, depth)?;
         (0..array.len())
-            .map(|i| from_ruby(ruby, array.entry(i as isize)?))
+            .map(|i| convert(ruby, array.entry(i as isize)?, depth))
             .collect::<Result<_, _>>()
             .map(Json::Array)
     } else if let Some(hash) = RHash::from_value(value) {
-        hash_from_ruby(ruby, hash).map(Json::Object)
+        convert_hash(ruby, hash, nested(ruby, depth)?).map(Json::Object)
     } else {
         Err(Error::new(
             ruby.exception_type_error(),
@@ -43,11 +54,21 @@ pub(crate) fn from_ruby(ruby: &Ruby, value: Value) -> Result<Json, Error> {
     }
 }
 
-/// Converts a Hash with String or Symbol keys.
-pub(crate) fn hash_from_ruby(ruby: &Ruby, hash: RHash) -> Result<Map<String, Json>, Error> {
+/// The depth one level further in, or `ArgumentError` past [`MAX_DEPTH`].
+fn nested(ruby: &Ruby, depth: usize) -> Result<usize, Error> {
+    if depth >= MAX_DEPTH {
+        return Err(Error::new(
+            ruby.exception_arg_error(),
+            format!("data nested deeper than {MAX_DEPTH} levels (does it contain itself?)"),
+        ));
+    }
+    Ok(depth + 1)
+}
+
+fn convert_hash(ruby: &Ruby, hash: RHash, depth: usize) -> Result<Map<String, Json>, Error> {
     let mut map = Map::new();
     hash.foreach(|key: Value, value: Value| {
-        let key = match from_ruby(ruby, key)? {
+        let key = match convert(ruby, key, depth)? {
             Json::String(key) => key,
             other => {
                 return Err(Error::new(
@@ -56,7 +77,7 @@ pub(crate) fn hash_from_ruby(ruby: &Ruby, hash: RHash) -> Result<Map<String, Jso
                 ))
             }
         };
-        map.insert(key, from_ruby(ruby, value)?);
+        map.insert(key, convert(ruby, value, depth)?);
         Ok(ForEach::Continue)
     })?;
     Ok(map)

@@ -158,6 +158,25 @@ impl LogQueue {
 /// This process's queue (made on first use in each process; see the module docs on fork).
 static CURRENT: AtomicPtr<LogQueue> = AtomicPtr::new(std::ptr::null_mut());
 
+/// Longest part of a client-supplied string a log line shows.
+pub const CLIPPED_BYTES: usize = 128;
+
+/// A client-supplied string (an identifier, a command name) for a log line: at most
+/// [`CLIPPED_BYTES`] of it, cut at a character boundary, followed by its full length when
+/// cut, so one client cannot make every line it causes 64 KiB long.
+#[derive(Debug, Clone, Copy)]
+pub struct Clipped<'a>(pub &'a str);
+
+impl std::fmt::Display for Clipped<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.len() <= CLIPPED_BYTES {
+            return f.write_str(self.0);
+        }
+        let end = (0..=CLIPPED_BYTES).rev().find(|&i| self.0.is_char_boundary(i)).unwrap_or(0);
+        write!(f, "{}… ({} bytes)", &self.0[..end], self.0.len())
+    }
+}
+
 /// The queue of this process: what [`install`]'s subscriber writes to and the host takes from.
 pub fn queue() -> &'static LogQueue {
     let pid = std::process::id();
@@ -335,6 +354,15 @@ mod tests {
 
     fn leaked_queue(capacity: usize) -> &'static LogQueue {
         Box::leak(Box::new(LogQueue::new(capacity)))
+    }
+
+    #[test]
+    fn client_strings_are_clipped_at_a_character_boundary() {
+        assert_eq!(Clipped("short").to_string(), "short");
+        let long = "é".repeat(100); // 200 bytes, two per character
+        let shown = Clipped(&long).to_string();
+        assert_eq!(shown, format!("{}… (200 bytes)", "é".repeat(64)));
+        assert_eq!(Clipped(&"x".repeat(CLIPPED_BYTES)).to_string().len(), CLIPPED_BYTES);
     }
 
     #[test]

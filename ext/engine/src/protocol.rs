@@ -10,6 +10,8 @@ use std::fmt;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::logging::Clipped;
+
 /// The subprotocol every Action Cable client offers and the server must echo.
 pub const SUBPROTOCOL: &str = "actioncable-v1-json";
 
@@ -61,7 +63,7 @@ impl fmt::Display for ProtocolError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Malformed(why) => write!(f, "malformed command: {why}"),
-            Self::UnknownCommand(name) => write!(f, "unknown command `{name}`"),
+            Self::UnknownCommand(name) => write!(f, "unknown command `{}`", Clipped(name)),
             Self::MissingData => f.write_str("`message` command without `data`"),
         }
     }

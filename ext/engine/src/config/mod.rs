@@ -302,8 +302,12 @@ impl Config {
         };
         self.apply(setting.key, value).map_err(|expected| ConfigError::InvalidValue {
             key: setting.key,
-            // Not even a mistyped secret is echoed in the error.
-            value: if setting.secret { secret::FILTERED.to_owned() } else { value.to_string() },
+            // Not even a mistyped secret is echoed in the error, nor a password in a URL.
+            value: if setting.secret {
+                secret::FILTERED.to_owned()
+            } else {
+                without_password(&value.to_string())
+            },
             expected,
         })
     }
@@ -332,6 +336,27 @@ impl Config {
             self.log_level
         }
     }
+}
+
+/// `text` with the password of every `scheme://user:password@` in it shown as `[FILTERED]`.
+fn without_password(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        let authority = tail.find(['/', '"', ' ']).map_or(tail, |end| &tail[..end]);
+        match authority.rfind('@').and_then(|a| authority[..a].find(':').map(|c| (c, a))) {
+            Some((colon, at_sign)) => {
+                out.push_str(&tail[..=colon]);
+                out.push_str(secret::FILTERED);
+                rest = &tail[at_sign..];
+            }
+            None => rest = tail,
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The setting named `key`.

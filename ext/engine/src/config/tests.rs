@@ -204,3 +204,15 @@ fn flags_take_yaml_integers() {
     let err = from(json!({"debug": 2})).unwrap_err();
     assert_eq!(err.to_string(), "invalid value 2 for `debug`: expected true or false");
 }
+
+#[test]
+fn a_bad_url_is_named_without_its_password() {
+    let err = from(json!({"redis_url": "http://user:hunter2@example.com:6379/0"})).unwrap_err().to_string();
+    assert!(!err.contains("hunter2"), "{err}");
+    assert!(
+        err.starts_with(r#"invalid value "http://user:[FILTERED]@example.com:6379/0" for `redis_url`"#),
+        "{err}"
+    );
+    assert_eq!(without_password("no url here"), "no url here");
+    assert_eq!(without_password("a://h/x b://:p@h"), "a://h/x b://:[FILTERED]@h");
+}

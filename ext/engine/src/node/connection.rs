@@ -24,6 +24,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::Config;
 use crate::handshake;
 use crate::hub::{Hub, SessionId, Subscribed, Subscriber, Unsubscribed};
+use crate::logging::Clipped;
 use crate::metrics::{Counter, Metrics};
 use crate::protocol::{ClientCommand, Command, DisconnectReason};
 use crate::rpc::{
@@ -291,10 +292,12 @@ impl Connection {
         let subscribed = self.subscriptions.contains_key(command.identifier.as_str());
         match (command.command, subscribed) {
             (Command::Subscribe, true) => {
-                return tracing::warn!(sid = %self.sid, identifier = %command.identifier, "already subscribed");
+                let identifier = Clipped(&command.identifier);
+                return tracing::warn!(sid = %self.sid, %identifier, "already subscribed");
             }
             (Command::Message | Command::Unsubscribe, false) => {
-                return tracing::warn!(sid = %self.sid, identifier = %command.identifier, command = command.command.as_str(), "not subscribed");
+                let identifier = Clipped(&command.identifier);
+                return tracing::warn!(sid = %self.sid, %identifier, command = command.command.as_str(), "not subscribed");
             }
             _ => {}
         }
@@ -321,6 +324,7 @@ impl Connection {
     /// Applies a `Command` reply in the order of docs/architecture.md §6.2.
     fn apply(&mut self, command: Command, identifier: String, reply: CommandResponse) {
         if reply.status == Status::Error {
+            let identifier = Clipped(&identifier);
             return tracing::error!(sid = %self.sid, %identifier, error = %reply.error_msg, "command failed");
         }
         if command == Command::Subscribe && reply.status == Status::Success {

@@ -16,7 +16,7 @@ end
 # CABLE_WITH_ANYCABLE_RAILS=before|after: AnyCable's Rails gem (anycable-rails), which apps
 # moving from anycable-go keep for its helpers, is loaded too, before or after anycable-rs
 # (spec/integration/anycable_rails_spec.rb). It comes from ../shared/vendor through $LOAD_PATH
-# (../shared/vendor/README.md); google-protobuf, which anycable-core loads, from the bundle.
+# (README.md, "Upstream sources"); google-protobuf, which anycable-core loads, from the bundle.
 WITH_ANYCABLE_RAILS = ENV.fetch("CABLE_WITH_ANYCABLE_RAILS", "")
 unless ["", "before", "after"].include?(WITH_ANYCABLE_RAILS)
   abort "CABLE_WITH_ANYCABLE_RAILS must be before or after, not #{WITH_ANYCABLE_RAILS.inspect}"
@@ -25,7 +25,7 @@ unless WITH_ANYCABLE_RAILS.empty?
   vendor = File.expand_path("../../../../../shared/vendor", __dir__)
   libs = %w[anycable-rails-1.5.3 anycable-rb-1.5.1 anyway_config-2.5.4 ruby-next-core-1.1.2].map { |dir| "#{vendor}/#{dir}/lib" }
   missing = libs.reject { |lib| File.directory?(lib) }
-  abort "CABLE_WITH_ANYCABLE_RAILS: missing #{missing.join(", ")} (see ../shared/vendor/README.md)" if missing.any?
+  abort "CABLE_WITH_ANYCABLE_RAILS: missing #{missing.join(", ")} (README.md, \"Upstream sources\")" if missing.any?
   $LOAD_PATH.unshift(*libs)
 end
 require "anycable-rails" if WITH_ANYCABLE_RAILS == "before"
