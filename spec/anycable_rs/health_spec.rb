@@ -28,18 +28,23 @@ RSpec.describe AnyCable::RS::HealthEndpoint do
     [status, headers, body.join]
   end
 
-  it "answers 200 while the runtime and every worker thread run, 503 once workers are gone" do
+  it "answers 200 while the runtime and every worker thread run: a worker that dies is replaced and counted" do
     expect(get).to match([200, hash_including("content-type" => "text/plain"), "OK\n"])
     workers = AnyCable::RS.instance_variable_get(:@workers)
     expect(workers.threads.size).to eq(AnyCable::RS.config.rpc_pool_size)
 
-    workers.threads.first.kill.join(5)
-    status, _, body = get
-    expect(status).to eq(503)
-    expect(body).to eq("1 of #{workers.size} bridge worker threads are dead\n")
+    first = workers.threads.first
+    first.kill.join(5)
+    expect(workers.threads.first).not_to equal(first)
+    expect(workers.threads).to all(be_alive)
+    expect(workers.replaced).to eq(1)
+    expect(get.values_at(0, 2)).to eq([200, "OK\n"])
 
     workers.threads.each { |thread| thread.kill.join(5) }
-    expect(get.values_at(0, 2)).to eq([503, "#{workers.size} of #{workers.size} bridge worker threads are dead\n"])
+    expect(workers.threads).to all(be_alive)
+    expect(workers.threads.map(&:name)).to eq(Array.new(workers.size) { |i| "anycable-rs-worker-#{i}" })
+    expect(workers.replaced).to eq(1 + workers.size)
+    expect(get.first).to eq(200)
   end
 
   it "answers 503 after shutdown, and only to GET and HEAD" do

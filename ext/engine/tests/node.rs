@@ -118,6 +118,23 @@ async fn commands_carry_state_and_replies_are_applied_in_order() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_unsubscribe_still_ends_the_subscription_so_it_can_be_made_again() {
+    let server = start(config());
+    let (mut client, id) = server.subscribed("alice", "unsubscribed-raises").await;
+
+    // `unsubscribed` raises (an ERROR reply): the client asked to leave, so its streams stop.
+    client.send(json!({"command": "unsubscribe", "identifier": id})).await;
+    server.eventually("streams dropped", |n| n.stats().streams == 0).await;
+    assert_eq!(server.node.deliver("chat:unsubscribed-raises", "1", None), 0);
+
+    // Subscribing again is a new subscription, confirmed, not "already subscribed".
+    client.send(json!({"command": "subscribe", "identifier": id})).await;
+    assert_eq!(client.next_json().await["message"], "hello from subscribed");
+    assert_eq!(client.next_json().await["type"], "confirm_subscription");
+    assert_eq!(server.node.deliver("chat:unsubscribed-raises", "2", None), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disconnect_reports_subscriptions_and_their_state() {
     let server = start(config());
     let (mut client, id) = server.subscribed("alice", "3").await;

@@ -1,10 +1,14 @@
 # frozen_string_literal: true
 
+require "English"
+
 module AnyCable
   module RS
     # The Ruby threads of the in-process RPC bridge. Each one takes jobs from the bridge
     # (waiting without the GVL), runs the handler's `connect`/`command`/`disconnect` with the
-    # GVL, and answers the job. They stop when the bridge is closed and drained.
+    # GVL, and answers the job. They stop when the bridge is closed and drained. A thread that
+    # ends any other way (Thread#kill, an exception escaping its loop) is replaced at once and
+    # counted (`replaced`), so the pool keeps its size for the life of the process.
     class Workers
       # Jobs taken per wake-up: fewer GVL round trips when calls pile up.
       BATCH = 8
@@ -12,7 +16,7 @@ module AnyCable
       # it at once; workers get no signals, so this need not be short).
       WAIT = 1.0
 
-      attr_reader :threads, :size
+      attr_reader :threads, :size, :replaced
 
       def initialize(bridge, handler, size:, logger:)
         @bridge = bridge
@@ -20,15 +24,12 @@ module AnyCable
         @size = size
         @logger = logger
         @threads = []
+        @replaced = 0
+        @lock = Mutex.new
       end
 
       def start
-        @threads = Array.new(@size) do |index|
-          Thread.new do
-            Thread.current.name = "anycable-rs-worker-#{index}"
-            work
-          end
-        end
+        @threads = Array.new(@size) { |index| spawn(index) }
         self
       end
 
@@ -46,6 +47,30 @@ module AnyCable
       end
 
       private
+
+      def spawn(index)
+        Thread.new do
+          Thread.current.name = "anycable-rs-worker-#{index}"
+          finished = false
+          work
+          finished = true
+        ensure
+          replace(index, $ERROR_INFO) unless finished
+        end
+      end
+
+      # Runs in the dying thread's ensure; a replacement whose bridge is closed ends at once.
+      def replace(index, error)
+        @lock.synchronize do
+          @threads[index] = spawn(index)
+          @replaced += 1
+        end
+        why = error ? "#{error.class}: #{error.message}" : "killed"
+        @logger.warn("anycable-rs: bridge worker thread #{index} ended (#{why}); started a replacement " \
+                     "(#{@replaced} so far)")
+      rescue ThreadError
+        nil # the process is exiting: no new threads
+      end
 
       def work
         while (jobs = @bridge.take(BATCH, WAIT))

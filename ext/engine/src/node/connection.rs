@@ -324,6 +324,14 @@ impl Connection {
     /// Applies a `Command` reply in the order of docs/architecture.md §6.2.
     fn apply(&mut self, command: Command, identifier: String, reply: CommandResponse) {
         if reply.status == Status::Error {
+            // The client asked to leave: a failing `unsubscribed` does not keep the
+            // subscription (and its streams) alive, or a later subscribe would be refused.
+            if command == Command::Unsubscribe {
+                if let Some(mut subscription) = self.subscriptions.remove(identifier.as_str()) {
+                    let streams = std::mem::take(&mut subscription.streams);
+                    self.unstream(&subscription, streams);
+                }
+            }
             let identifier = Clipped(&identifier);
             return tracing::error!(sid = %self.sid, %identifier, error = %reply.error_msg, "command failed");
         }

@@ -85,6 +85,10 @@ impl App {
                 reply.transmissions.push(transmit(json!("hello from subscribed")));
                 reply.transmissions.push(server::confirm(&request.identifier));
             }
+            ("unsubscribe", _) if room == "unsubscribed-raises" => {
+                reply.status = Status::Error;
+                reply.error_msg = "RuntimeError: unsubscribed raised".into();
+            }
             ("unsubscribe", _) => reply.stop_streams = true,
             ("message", _) => {
                 let data: Value = serde_json::from_str(&request.data).unwrap_or(Value::Null);
