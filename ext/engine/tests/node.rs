@@ -209,6 +209,32 @@ async fn hostile_commands_are_refused_and_harm_nobody() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_and_identifiers_are_capped_per_connection_without_calling_the_app() {
+    let server = start(Config { max_subscriptions: 2, max_identifier_size: 100, ..config() });
+    let (mut client, first) = server.subscribed("mallory", "1").await;
+    let second = chat("2");
+    client.send(json!({"command": "subscribe", "identifier": second})).await;
+    client.until(|m| m["type"] == "confirm_subscription").await;
+    let calls = server.app.commands.load(Ordering::SeqCst);
+
+    // A third subscription, and an identifier over 100 bytes, get a reject; the app is not called.
+    let third = chat("3");
+    client.send(json!({"command": "subscribe", "identifier": third})).await;
+    assert_eq!(client.next_json().await, json!({"identifier": third, "type": "reject_subscription"}));
+    let long = json!({"channel": "Chat", "room": "4", "pad": "p".repeat(100)}).to_string();
+    client.send(json!({"command": "subscribe", "identifier": long})).await;
+    assert_eq!(client.next_json().await["type"], "reject_subscription");
+    client.send(json!({"command": "message", "identifier": long, "data": "{\"action\":\"count\"}"})).await;
+    assert_eq!(server.app.commands.load(Ordering::SeqCst), calls, "refused before the app");
+
+    // The connection keeps what it has; leaving one makes room for another.
+    client.send(json!({"command": "unsubscribe", "identifier": first})).await;
+    client.send(json!({"command": "subscribe", "identifier": third})).await;
+    client.until(|m| m["type"] == "confirm_subscription" && m["identifier"] == third).await;
+    assert_eq!(server.node.deliver("chat:3", "3", None), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn protocol_violations_close_only_that_client_with_a_reason() {
     let mut config = config();
     config.max_message_size = 1024;

@@ -119,6 +119,12 @@ settings! {
     allowed_origins: Vec<String> = Vec::new(), kinds::List { expected: "a list of origins", lowercase: false };
     /// Largest client frame accepted, in bytes; a bigger one closes that connection with code 1009.
     max_message_size: usize = 65_536, kinds::Int { min: 1, max: 64 << 20, unit: "a size in bytes" };
+    /// Most subscriptions one connection may hold; a subscribe over it gets
+    /// `reject_subscription` without calling the app.
+    max_subscriptions: usize = 256, kinds::Int { min: 1, max: 100_000, unit: "a whole number" };
+    /// Longest channel identifier a client may send, in bytes; a command with a longer one is
+    /// refused without calling the app (a subscribe gets `reject_subscription`).
+    max_identifier_size: usize = 4096, kinds::Int { min: 64, max: 1 << 20, unit: "a size in bytes" };
     /// Seconds between the server's Action Cable pings.
     ping_interval: Duration = Duration::from_secs(3), kinds::Seconds { min: 1, max: 3600 };
     /// Seconds a graceful shutdown may take: every client gets `server_restart` and every

@@ -12,6 +12,7 @@ fn defaults_follow_anycable() {
     assert_eq!(c.path, "/cable");
     assert_eq!(c.headers, ["cookie"]);
     assert_eq!(c.max_message_size, 65_536);
+    assert_eq!((c.max_subscriptions, c.max_identifier_size), (256, 4096));
     assert_eq!(c.ping_interval, Duration::from_secs(3));
     assert_eq!(c.rpc_concurrency, 28);
     assert_eq!(c.disconnect_rate, 100);

@@ -26,7 +26,7 @@ use crate::handshake;
 use crate::hub::{Hub, SessionId, Subscribed, Subscriber, Unsubscribed};
 use crate::logging::Clipped;
 use crate::metrics::{Counter, Metrics};
-use crate::protocol::{ClientCommand, Command, DisconnectReason};
+use crate::protocol::{server, ClientCommand, Command, DisconnectReason};
 use crate::rpc::{
     CommandMessage, CommandResponse, ConnectionRequest, Controller, DisconnectRequest, Env, RpcError, Status,
     StringMap,
@@ -290,6 +290,14 @@ impl Connection {
             Err(error) => return tracing::warn!(sid = %self.sid, %error, "command ignored"),
         };
         let subscribed = self.subscriptions.contains_key(command.identifier.as_str());
+        if let Some(limit) = self.over_limit(&command, subscribed) {
+            let identifier = Clipped(&command.identifier);
+            tracing::warn!(sid = %self.sid, %identifier, command = command.command.as_str(), limit, "command refused");
+            if command.command == Command::Subscribe {
+                self.handle.send(Utf8Bytes::from(server::reject(&command.identifier)));
+            }
+            return;
+        }
         match (command.command, subscribed) {
             (Command::Subscribe, true) => {
                 let identifier = Clipped(&command.identifier);
@@ -318,6 +326,22 @@ impl Connection {
                 tracing::warn!(sid = %self.sid, %error, "command call failed");
                 self.control.close(Close::Disconnect(DisconnectReason::ServerError));
             }
+        }
+    }
+
+    /// The per-connection limit `command` breaks, if any: `max_identifier_size`, or
+    /// `max_subscriptions` for a new subscription.
+    fn over_limit(&self, command: &ClientCommand, subscribed: bool) -> Option<&'static str> {
+        let config = self.node.config();
+        if command.identifier.len() > config.max_identifier_size {
+            Some("max_identifier_size")
+        } else if command.command == Command::Subscribe
+            && !subscribed
+            && self.subscriptions.len() >= config.max_subscriptions
+        {
+            Some("max_subscriptions")
+        } else {
+            None
         }
     }
 
