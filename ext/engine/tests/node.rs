@@ -58,6 +58,21 @@ async fn a_busy_controller_tells_the_client_to_come_back() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_controller_refuses_only_the_message_it_could_not_take() {
+    let server = start(config());
+    let (mut client, id) = server.subscribed("alice", "1").await;
+    let count = json!({"command": "message", "identifier": id, "data": "{\"action\":\"count\"}"});
+
+    server.app.busy.store(true, Ordering::SeqCst);
+    client.send(count.clone()).await;
+    client.silent(Duration::from_millis(200)).await; // dropped: no reply, no close
+
+    server.app.busy.store(false, Ordering::SeqCst);
+    client.send(count).await;
+    assert_eq!(client.next_json().await["message"], 1, "the connection and its state survive");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribe_transmits_before_confirming_and_streams_are_live_by_then() {
     let server = start(config());
     let mut client = server.client("alice").await;

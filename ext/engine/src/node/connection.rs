@@ -322,6 +322,12 @@ impl Connection {
         let reply = tokio::time::timeout(RPC_DEADLINE, self.node.controller().command(request)).await;
         match reply.unwrap_or(Err(RpcError::Unavailable("no reply within the deadline".into()))) {
             Ok(reply) => self.apply(command.command, command.identifier, reply),
+            // A full queue refuses this message only: closing would add a reconnect, a connect
+            // and every subscribe again to the load that filled it.
+            Err(RpcError::Busy) if command.command == Command::Message => {
+                let identifier = Clipped(&command.identifier);
+                tracing::warn!(sid = %self.sid, %identifier, "message dropped: RPC queue is full");
+            }
             Err(error) => {
                 tracing::warn!(sid = %self.sid, %error, "command call failed");
                 self.control.close(Close::Disconnect(DisconnectReason::ServerError));

@@ -137,7 +137,12 @@ impl Controller for TestController {
 
     fn command(&self, request: CommandMessage) -> BoxFuture<Result<CommandResponse, RpcError>> {
         let app = Arc::clone(&self.0);
-        Box::pin(async move { Ok(app.do_command(request)) })
+        Box::pin(async move {
+            if app.busy.load(Ordering::SeqCst) {
+                return Err(RpcError::Busy);
+            }
+            Ok(app.do_command(request))
+        })
     }
 
     fn disconnect(&self, request: DisconnectRequest) -> BoxFuture<Result<DisconnectResponse, RpcError>> {
