@@ -151,9 +151,10 @@ impl NodeObj {
         Ok(in_time.unwrap_or(false))
     }
 
-    /// `#stats`: `{"clients" => n, "streams" => n, "rpc_pending" => n, "redis" => bool?}`;
-    /// `"redis"` is whether the Redis subscriber is connected, `nil` when broadcasts do not
-    /// come through Redis.
+    /// `#stats`: `{"clients" => n, "streams" => n, "rpc_pending" => n, "rpc_abandoned" => n,
+    /// "redis" => bool?}`; `"rpc_abandoned"` counts bridge jobs dropped unrun because their
+    /// caller had given up; `"redis"` is whether the Redis subscriber is connected, `nil` when
+    /// broadcasts do not come through Redis.
     fn stats(ruby: &Ruby, rb_self: &Self) -> Result<RHash, Error> {
         rb_self.check_pid(ruby)?;
         let stats = rb_self.node.stats();
@@ -162,6 +163,7 @@ impl NodeObj {
         hash.aset("clients", stats.clients)?;
         hash.aset("streams", stats.streams)?;
         hash.aset("rpc_pending", rb_self.queue.len())?;
+        hash.aset("rpc_abandoned", rb_self.queue.abandoned())?;
         hash.aset("redis", stats.redis_connected)?;
         Ok(hash)
     }

@@ -8,7 +8,7 @@
 //! push, a take or a put-back, never while a job runs.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -62,6 +62,12 @@ impl Job {
         let _ = self.reply.send(Ok(reply)); // the caller may have gone (client left): fine
     }
 
+    /// Whether the caller gave up waiting (its deadline passed, the client left): running the
+    /// call would be wasted work.
+    pub fn abandoned(&self) -> bool {
+        self.reply.is_closed()
+    }
+
     /// Fails the call.
     pub fn fail(self, why: String) {
         let _ = self.reply.send(Err(RpcError::Unavailable(why)));
@@ -106,12 +112,19 @@ pub struct JobQueue {
     state: Mutex<State>,
     /// Signalled on every push, put-back, close and interrupt.
     ready: Condvar,
+    /// Jobs dropped at take time because their caller had given up.
+    abandoned: AtomicU64,
 }
 
 impl JobQueue {
     /// A queue that holds at most `capacity` waiting jobs.
     pub fn new(capacity: usize) -> Arc<Self> {
-        Arc::new(Self { capacity: capacity.max(1), state: Mutex::default(), ready: Condvar::new() })
+        Arc::new(Self {
+            capacity: capacity.max(1),
+            state: Mutex::default(),
+            ready: Condvar::new(),
+            abandoned: AtomicU64::new(0),
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -144,7 +157,20 @@ impl JobQueue {
         loop {
             if !state.jobs.is_empty() {
                 let n = share(state.jobs.len(), state.waiting, max).min(state.jobs.len());
-                return Taken::Jobs(state.jobs.drain(..n).collect());
+                let mut taken = Vec::with_capacity(n);
+                while taken.len() < n {
+                    match state.jobs.pop_front() {
+                        Some(job) if job.abandoned() => {
+                            self.abandoned.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Some(job) => taken.push(job),
+                        None => break,
+                    }
+                }
+                if !taken.is_empty() {
+                    return Taken::Jobs(taken);
+                }
+                continue;
             }
             if state.closed {
                 return Taken::Closed;
@@ -181,6 +207,11 @@ impl JobQueue {
     pub fn close(&self) {
         self.lock().closed = true;
         self.ready.notify_all();
+    }
+
+    /// How many jobs were dropped unrun because their caller had given up.
+    pub fn abandoned(&self) -> u64 {
+        self.abandoned.load(Ordering::Relaxed)
     }
 
     /// How many jobs wait.
@@ -252,6 +283,23 @@ mod tests {
         assert_eq!(share(20, 0, 8), 8, "every other taker busy: a full batch");
         assert_eq!(share(1, 0, 8), 1);
         assert_eq!(share(5, 1, 1), 1);
+    }
+
+    #[test]
+    fn jobs_whose_caller_gave_up_are_dropped_unrun() {
+        let queue = JobQueue::new(8);
+        let (reply, answer) = oneshot::channel();
+        queue.push(Job { kind: Kind::Command, payload: json!("given up"), reply }).unwrap();
+        drop(answer); // the caller's deadline passed
+        let (reply, _waiting) = oneshot::channel();
+        queue.push(Job { kind: Kind::Command, payload: json!("wanted"), reply }).unwrap();
+
+        let Taken::Jobs(jobs) = queue.take(8, Duration::ZERO, &Interrupt::default()) else {
+            panic!("closed")
+        };
+        assert_eq!(jobs.iter().map(|j| j.payload.clone()).collect::<Vec<_>>(), [json!("wanted")]);
+        assert_eq!(queue.abandoned(), 1);
+        assert!(queue.is_empty());
     }
 
     const WAIT: Duration = Duration::from_secs(5);
