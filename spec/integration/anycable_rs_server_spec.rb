@@ -9,6 +9,25 @@ require_relative "support/integration_helper"
 # mode, protocol violations closed with a reason, slow clients dropped. Each example runs its
 # own Puma (these examples stop or restart it).
 RSpec.describe "anycable-rs server", integration: true, anycable_rs_only: true do
+  # On Ruby >= 3.3 a Puma (a cluster worker, and more rarely a single-mode Puma) sometimes
+  # never exits after SIGTERM: its server thread hangs in IO#close of its wake-up pipe before
+  # anycable-rs' shutdown runs there (docs/architecture.md §3). Examples that stop a Puma run
+  # up to `hang_rounds` rounds: a round whose Puma hangs so is run once more, saying so; anything
+  # else fails at once, and a hang in the last round fails too.
+  let(:hang_rounds) { RUBY_VERSION >= "3.3" ? 2 : 1 }
+
+  # Whether `puma` exited on SIGTERM within `timeout`; false when it hung in a round that may
+  # run again (it is killed, with a warning).
+  def terminated?(puma, timeout:, round:)
+    return true if puma.terminate(timeout: timeout)
+
+    expect(round).to be < hang_rounds - 1, "Puma did not exit after SIGTERM:\n#{puma.log}"
+    warn "anycable-rs spec: Puma hung on SIGTERM (Ruby #{RUBY_VERSION}, docs/architecture.md §3); " \
+         "running the example once more"
+    puma.stop
+    false
+  end
+
   let(:events_log) { File.join(Dir.mktmpdir("cable-events"), "events.log") }
   let(:own_servers) { [] }
 
@@ -49,56 +68,53 @@ RSpec.describe "anycable-rs server", integration: true, anycable_rs_only: true d
   end
 
   it "tells every client server_restart, closes with 1001 and runs the disconnect callbacks on SIGTERM" do
-    puma = start_server
-    clients = Array.new(3) { connect(puma) }
-    clients.each_with_index { |client, i| raw_subscribe(client, channel: "ActionsChannel", tag: "t#{i}") }
+    hang_rounds.times do |round|
+      FileUtils.rm_f(events_log)
+      puma = start_server
+      clients = Array.new(3) { connect(puma) }
+      clients.each_with_index { |client, i| raw_subscribe(client, channel: "ActionsChannel", tag: "t#{i}") }
+      next unless terminated?(puma, timeout: 20, round: round)
 
-    expect(puma.terminate(timeout: 20)).to be(true), "Puma did not exit after SIGTERM:\n#{puma.log}"
-    clients.each do |client|
-      disconnect = client.wait_for { |m| m["type"] == "disconnect" }
-      expect(disconnect).to eq("type" => "disconnect", "reason" => "server_restart", "reconnect" => true)
-      expect(close_code(client)).to eq(1001)
+      clients.each do |client|
+        disconnect = client.wait_for { |m| m["type"] == "disconnect" }
+        expect(disconnect).to eq("type" => "disconnect", "reason" => "server_restart", "reconnect" => true)
+        expect(close_code(client)).to eq(1001)
+      end
+      expect(events.count { |e| e["event"] == "unsubscribed" }).to eq(3)
+      expect(events.count { |e| e["event"] == "disconnect" }).to eq(3)
+      break
     end
-    expect(events.count { |e| e["event"] == "unsubscribed" }).to eq(3)
-    expect(events.count { |e| e["event"] == "disconnect" }).to eq(3)
   end
 
   it "is reconnected to and resubscribed by the stock client after a restart" do
-    puma = start_server
-    client = IntegrationSupport::NodeCableClient.new(
-      url: puma.cable_url, origin: puma.http_origin, cookie: "user=#{unique("back")}", name: "comes-back"
-    )
-    integration_clients << client
-    client.subscribe!("feed", { channel: "StreamsChannel", feeds: ["restart"] })
+    hang_rounds.times do |round|
+      puma = start_server
+      client = IntegrationSupport::NodeCableClient.new(
+        url: puma.cable_url, origin: puma.http_origin, cookie: "user=#{unique("back")}", name: "comes-back"
+      )
+      integration_clients << client
+      client.subscribe!("feed", { channel: "StreamsChannel", feeds: ["restart"] })
 
-    expect(puma.terminate(timeout: 20)).to be(true)
-    gone = client.wait_for("disconnected", sub: "feed", timeout: 5)
-    expect(gone["willAttemptReconnect"]).to be(true) if gone.key?("willAttemptReconnect")
-    restarted = start_server(port: puma.port)
-    client.wait_for("connected", sub: "feed", after: gone["seq"], timeout: 30)
-    restarted.broadcast("feed:restart", { "after" => "restart" })
-    expect(client.wait_for_received("feed", timeout: 5) { |data| data == { "after" => "restart" } }).to be_truthy
+      next unless terminated?(puma, timeout: 20, round: round)
+
+      gone = client.wait_for("disconnected", sub: "feed", timeout: 5)
+      expect(gone["willAttemptReconnect"]).to be(true) if gone.key?("willAttemptReconnect")
+      restarted = start_server(port: puma.port)
+      client.wait_for("connected", sub: "feed", after: gone["seq"], timeout: 30)
+      restarted.broadcast("feed:restart", { "after" => "restart" })
+      expect(client.wait_for_received("feed", timeout: 5) { |data| data == { "after" => "restart" } }).to be_truthy
+      break
+    end
   end
 
   # in_process_rpc: tells the workers apart by the pid that channel code reports, which is the
   # RPC server's when the channels run in another process (CABLE_RPC=grpc|http).
-  # On Ruby >= 3.3, a released Puma's cluster worker sometimes never exits after SIGTERM: its
-  # server thread hangs in IO#close of its wake-up pipe before anycable-rs' shutdown runs there
-  # (docs/architecture.md §3). A round whose Puma hangs so is run once more, saying so;
-  # anything else fails at once, and a second hang fails too.
   it "serves connections in every Puma worker in cluster mode (preload_app!) and stops them gracefully",
      in_process_rpc: true do
-    rounds = RUBY_VERSION >= "3.3" ? 2 : 1
-    rounds.times do |round|
+    hang_rounds.times do |round|
       puma, by_pid = cluster_with_a_client_in_each_worker
-      exited = puma.terminate(timeout: 30)
-      if !exited && round < rounds - 1
-        warn "anycable-rs spec: a Puma worker hung on SIGTERM (Ruby #{RUBY_VERSION}, " \
-             "docs/architecture.md §3); running the example once more"
-        puma.stop
-        next
-      end
-      expect(exited).to be(true), "Puma did not exit after SIGTERM:\n#{puma.log}"
+      next unless terminated?(puma, timeout: 30, round: round)
+
       by_pid.each_value do |clients|
         client = clients.last
         expect(client.wait_for { |m| m["type"] == "disconnect" }).to include("reason" => "server_restart")
