@@ -143,11 +143,13 @@ RSpec.describe "The wire protocol (raw WebSocket client)", integration: true do
       identifier = JSON.generate(channel: "ActionsChannel", pad: "p" * 60_000)
       20.times { client.send_json(command: "message", identifier: identifier, data: JSON.generate(action: "echo")) }
 
-      # anycable-rs: each refused without calling the app, one clipped log line each (the
-      # identifier's first 128 bytes and its length), not 60 KiB of log per frame.
+      # anycable-rs: each refused without calling the app (over max_identifier_size), one
+      # clipped log line each (the identifier's first 128 bytes and its length), not 60 KiB of
+      # log per frame.
       expect_outcome
       sid = client.frames.select { |f| f.type == :text }.map(&:json).find { |m| m["type"] == "welcome" }.fetch("sid")
-      lines = server.log.lines.grep(/not subscribed/).grep(/#{Regexp.escape(sid)}/)
+      lines = server.log.lines.grep(/command refused/).grep(/#{Regexp.escape(sid)}/)
+      expect(lines).to all(include("max_identifier_size"))
       expect(lines.size).to eq(20)
       expect(lines).to all(include("(60037 bytes)"))
       expect(lines.map(&:bytesize).max).to be < 1024
