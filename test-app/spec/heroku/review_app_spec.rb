@@ -119,7 +119,8 @@ RSpec.describe "Heroku review app" do
                 "ANYCABLE_BROADCAST_ADAPTER" => "local", "WEB_CONCURRENCY" => "1", "RAILS_MAX_THREADS" => "5",
                 "REDIS_URL" => nil }.merge(extra))
         log = File.read(@log)
-        expect(log).to include("Listening on http://0.0.0.0:#{port}", "Environment: production")
+        # Puma 8 binds `port` to [::] (IPv4 too) where the machine has IPv6; older ones to 0.0.0.0.
+        expect(log).to match(%r{Listening on http://(0\.0\.0\.0|\[::\]):#{port}\b}).and include("Environment: production")
         expect(log).to include("Min threads: #{extra.fetch("RAILS_MAX_THREADS", 5)}")
         expect(log).to match(extra.key?("WEB_CONCURRENCY") ? /Workers: 2/ : /single mode/)
 
