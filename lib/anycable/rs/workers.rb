@@ -18,6 +18,17 @@ module AnyCable
 
       attr_reader :threads, :size, :replaced
 
+      # Set by at_exit, which runs before Ruby kills the remaining threads: those are not
+      # replaced (that would make the exit kill replacements forever).
+      @exiting = false
+      at_exit { @exiting = true }
+
+      class << self
+        def exiting?
+          @exiting
+        end
+      end
+
       def initialize(bridge, handler, size:, logger:)
         @bridge = bridge
         @handler = handler
@@ -48,19 +59,28 @@ module AnyCable
 
       private
 
+      # The thread starts with interrupts deferred (it inherits the mask it is created under), so
+      # a Thread#kill that comes before `work` still runs the ensure and gets it replaced.
       def spawn(index)
-        Thread.new do
-          Thread.current.name = "anycable-rs-worker-#{index}"
-          finished = false
-          work
-          finished = true
-        ensure
-          replace(index, $ERROR_INFO) unless finished
+        Thread.handle_interrupt(Object => :never) do
+          thread = Thread.new do
+            finished = false
+            begin
+              Thread.handle_interrupt(Object => :immediate) { work }
+              finished = true
+            ensure
+              replace(index, $ERROR_INFO) unless finished
+            end
+          end
+          thread.name = "anycable-rs-worker-#{index}"
+          thread
         end
       end
 
       # Runs in the dying thread's ensure; a replacement whose bridge is closed ends at once.
       def replace(index, error)
+        return if Workers.exiting?
+
         @lock.synchronize do
           @threads[index] = spawn(index)
           @replaced += 1
