@@ -31,12 +31,13 @@ module InstallGeneratorSpec
   YAML
 
   APP_FILES = {
+    # Rails as the gem's own bundle has it (gemfiles/rails.rb): the system's, or the tree
+    # ANYCABLE_RS_RAILS_PATH names (bin/sid's Rails 8.1, which Debian does not package).
     "Gemfile" => <<~RUBY,
       source "https://rubygems.org"
-      gem "actioncable"
+      #{ENV["ANYCABLE_RS_RAILS_PATH"] ? "eval_gemfile #{File.join(ROOT, "gemfiles/rails.rb").dump}" : %(gem "actioncable"\ngem "railties")}
       gem "anycable-rs", path: #{ROOT.dump}
       gem "puma"
-      gem "railties"
     RUBY
     "config.ru" => %(require_relative "config/environment"\nrun Rails.application\n),
     "bin/rails" => <<~RUBY,
@@ -263,8 +264,8 @@ RSpec.describe AnyCable::RS::Generators::InstallGenerator do
 
     def run_scenario
       Bundler.with_unbundled_env do
-        system(app_env, "bundle", "install", "--local", "--quiet", chdir: @app, out: File::NULL) ||
-          raise("bundle install --local failed in #{@app}")
+        out, status = Open3.capture2e(app_env, "bundle", "install", "--local", "--quiet", chdir: @app)
+        raise("bundle install --local failed in #{@app}:\n#{out}") unless status.success?
       end
       before = digests
       first = app!("bundle", "exec", "bin/rails", "g", "anycable:rs:install")

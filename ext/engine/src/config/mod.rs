@@ -125,6 +125,14 @@ settings! {
     /// Longest channel identifier a client may send, in bytes; a command with a longer one is
     /// refused without calling the app (a subscribe gets `reject_subscription`).
     max_identifier_size: usize = 4096, kinds::Int { min: 64, max: 1 << 20, unit: "a size in bytes" };
+    /// Most bytes of messages that may wait for one client; a client with more unwritten is
+    /// disconnected as `too_slow`. A burst of any length within it is delivered, and a broadcast
+    /// bigger than it is refused when published (with a warning), so raise it to send bigger ones.
+    max_outgoing_size: usize = 1 << 20, kinds::Int { min: 1024, max: 1 << 30, unit: "a size in bytes" };
+    /// Seconds a client may take no bytes while messages wait for it before it is disconnected
+    /// as `too_slow`; also the socket's `TCP_USER_TIMEOUT`, so a peer that vanished (no FIN) is
+    /// dropped within about `ping_interval` plus this.
+    write_timeout: Duration = Duration::from_secs(10), kinds::Seconds { min: 1, max: 3600 };
     /// Seconds between the server's Action Cable pings.
     ping_interval: Duration = Duration::from_secs(3), kinds::Seconds { min: 1, max: 3600 };
     /// Seconds a graceful shutdown may take: every client gets `server_restart` and every

@@ -28,11 +28,13 @@ pub enum Counter {
     FailedAuths,
     /// Clients disconnected because they did not read fast enough (`too_slow`).
     DisconnectedSlowClients,
+    /// Broadcasts refused when published: bigger than `max_outgoing_size`.
+    BroadcastRefused,
 }
 
 impl Counter {
     /// Every counter, in reporting order.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::ClientMsg,
         Self::ServerMsg,
         Self::BroadcastMsg,
@@ -40,6 +42,7 @@ impl Counter {
         Self::RpcError,
         Self::FailedAuths,
         Self::DisconnectedSlowClients,
+        Self::BroadcastRefused,
     ];
 
     /// AnyCable's name.
@@ -52,6 +55,7 @@ impl Counter {
             Self::RpcError => "rpc_error_total",
             Self::FailedAuths => "failed_auths_total",
             Self::DisconnectedSlowClients => "disconnected_slow_clients_total",
+            Self::BroadcastRefused => "broadcast_refused_total",
         }
     }
 
@@ -65,6 +69,9 @@ impl Counter {
             Self::RpcError => "The total number of failed RPC calls",
             Self::FailedAuths => "The total number of rejected connections",
             Self::DisconnectedSlowClients => "The total number of clients disconnected for being too slow",
+            Self::BroadcastRefused => {
+                "The total number of broadcasts refused for being over max_outgoing_size"
+            }
         }
     }
 }

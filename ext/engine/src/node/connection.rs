@@ -9,8 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::stream::SplitStream;
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -33,6 +32,7 @@ use crate::rpc::{
 };
 
 use super::session::{Close, Control, SessionHandle};
+use super::socket::{self, Incoming};
 use super::writer;
 
 /// What the web server learnt from the upgrade request before handing the socket over.
@@ -79,8 +79,8 @@ const READ_BUFFER: usize = 1024;
 /// Longest wait for a connect or command reply; past it the client is told to come back.
 const RPC_DEADLINE: Duration = Duration::from_secs(30);
 
-/// The receiving half of a session's socket.
-type Source = SplitStream<WebSocketStream<TcpStream>>;
+/// The receiving half of a session's socket, as WebSocket messages.
+type Source = WebSocketStream<Incoming>;
 
 /// One channel subscription of this connection.
 #[derive(Debug, Default)]
@@ -109,10 +109,11 @@ struct Connection {
 
 fn ws_config(config: &Config) -> WebSocketConfig {
     let max = config.max_message_size;
+    // The library only writes its pong and close replies (into the session's queue, see
+    // `socket`); messages go out through the writer.
     WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(0)
-        .max_write_buffer_size(1 << 20)
         .max_message_size(Some(max))
         .max_frame_size(Some(max))
 }
@@ -132,17 +133,18 @@ pub(crate) async fn serve(
         Ok(stream) => stream,
         Err(error) => return tracing::warn!(%error, "cannot adopt hijacked socket"),
     };
-    let _ = stream.set_nodelay(true);
+    let config = node.config();
+    socket::tune(&stream, config.write_timeout);
     let protocol = handshake::negotiate(&request.protocols);
     if let Err(error) = handshake::accept(&mut stream, &request.key, protocol).await {
         return tracing::debug!(%error, "handshake write failed");
     }
-    let ws = WebSocketStream::from_raw_socket(stream, Role::Server, Some(ws_config(node.config()))).await;
-    let (sink, source) = ws.split();
-
-    let (handle, control) = SessionHandle::new(id);
-    let writer_control = Arc::clone(&control);
-    node.tasks().spawn(async move { writer::run(sink, &writer_control).await });
+    let (read, write) = stream.into_split();
+    let (handle, control) = SessionHandle::new(id, config.max_outgoing_size);
+    let (writer_control, write_timeout) = (Arc::clone(&control), config.write_timeout);
+    node.tasks().spawn(async move { writer::run(write, &writer_control, write_timeout).await });
+    let incoming = Incoming::new(read, Arc::clone(&control));
+    let source = WebSocketStream::from_raw_socket(incoming, Role::Server, Some(ws_config(config))).await;
 
     let env = Env { url: request.url, headers: request.headers, ..Env::default() };
     let mut connection = Connection {
@@ -174,7 +176,7 @@ pub(crate) async fn serve(
     if requested == Some(Close::Disconnect(DisconnectReason::TooSlow)) {
         node.counters().inc(Counter::DisconnectedSlowClients);
         // Logged here rather than where the queue overflowed: that is the broadcast's path.
-        tracing::info!(%sid, "client too slow: outgoing queue full, disconnected");
+        tracing::info!(%sid, "client too slow (over max_outgoing_size unwritten, or nothing taken for write_timeout), disconnected");
     }
     if welcomed {
         tracing::debug!(%sid, reason = %close_reason(requested), "disconnected");
@@ -263,6 +265,8 @@ impl Connection {
                     control.close(Close::Protocol(CloseCode::Unsupported, "binary frames are not supported"));
                 }
                 Some(Ok(Message::Close(_))) | None => {
+                    // Hands the library's close reply to the writer before it is told to stop.
+                    let _ = source.flush().await;
                     control.close(Close::ClosedByClient);
                     return;
                 }

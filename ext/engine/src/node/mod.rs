@@ -22,8 +22,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 mod connection;
+mod frame;
 pub mod session;
 pub mod sessions;
+mod socket;
 mod writer;
 
 use crate::broadcast::action_cable::ChannelNames;
@@ -33,6 +35,7 @@ use crate::broadcast::router::{Recipients, Router};
 use crate::broadcast::Target;
 use crate::config::{BroadcastAdapter, Config};
 use crate::hub::{Hub, SessionId, Subscriber as _};
+use crate::logging::Clipped;
 use crate::metrics::{self, statsd, Counter, Gauge, Metrics, Sample};
 use crate::protocol::{server, DisconnectReason};
 use crate::rpc::metered::Metered;
@@ -215,8 +218,16 @@ impl Node {
     /// Delivers a broadcast to this process's subscribers of `stream` now, on this thread,
     /// except the session `exclude`; counts it and returns how many sessions it reached.
     /// Never waits. (What [`Self::publish`] queues is delivered this way.)
+    /// A broadcast bigger than `max_outgoing_size` is refused (logged, counted): no client could
+    /// take it within its budget.
     pub fn deliver(&self, stream: &str, data: &str, exclude: Option<SessionId>) -> usize {
         self.metrics.inc(Counter::BroadcastMsg);
+        if data.len() > self.config.max_outgoing_size {
+            self.metrics.inc(Counter::BroadcastRefused);
+            let (stream, size, max) = (Clipped(stream), data.len(), self.config.max_outgoing_size);
+            tracing::warn!(%stream, size, max_outgoing_size = max, "broadcast refused: bigger than max_outgoing_size");
+            return 0;
+        }
         let reached = self.hub.deliver(stream, data, exclude);
         self.metrics.add(Counter::ServerMsg, reached as u64);
         reached
