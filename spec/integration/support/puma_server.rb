@@ -97,9 +97,11 @@ module IntegrationSupport
     end
 
     # Broadcasts from inside the app but outside any WebSocket connection (POST /broadcast).
-    def broadcast(stream, message)
-      response = Net::HTTP.start("127.0.0.1", port, open_timeout: 5, read_timeout: 5) do |http|
-        http.post("/broadcast", JSON.generate(stream: stream, message: message), "Content-Type" => "application/json")
+    # count: that many broadcasts of `message` (a Hash) in one request, "n" numbering them.
+    def broadcast(stream, message, count: nil)
+      body = JSON.generate({ stream: stream, message: message, count: count }.compact)
+      response = Net::HTTP.start("127.0.0.1", port, open_timeout: 5, read_timeout: 30) do |http|
+        http.post("/broadcast", body, "Content-Type" => "application/json")
       end
       raise "POST /broadcast failed: #{response.code} #{response.body}" unless response.code == "204"
     end
