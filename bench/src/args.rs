@@ -24,6 +24,9 @@ pub(crate) struct Args {
     /// Bytes of browser-like request headers each client sends besides Cookie and Origin
     /// (0: none); see `client::browser_headers`.
     pub(crate) header_bytes: usize,
+    /// Seconds to wait after the broadcasts before reading the server's RSS once more
+    /// (`rss_settled_kib`; 0: not read).
+    pub(crate) settle_seconds: f64,
 }
 
 impl Args {
@@ -39,6 +42,7 @@ impl Args {
             performers: 8,
             perform_seconds: 3.0,
             header_bytes: 0,
+            settle_seconds: 0.0,
         };
         let mut argv = std::env::args().skip(1);
         while let Some(flag) = argv.next() {
@@ -54,6 +58,7 @@ impl Args {
                 "--performers" => args.performers = number(&flag, &value),
                 "--perform-seconds" => args.perform_seconds = number(&flag, &value),
                 "--header-bytes" => args.header_bytes = number(&flag, &value),
+                "--settle-seconds" => args.settle_seconds = number(&flag, &value),
                 _ => usage(&format!("unknown flag {flag}")),
             }
         }

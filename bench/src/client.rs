@@ -57,7 +57,7 @@ impl Client {
         self.ws.send(Message::text(value.to_string())).await.map_err(|e| e.to_string())
     }
 
-    async fn next(&mut self) -> Result<Value, String> {
+    pub(crate) async fn next(&mut self) -> Result<Value, String> {
         loop {
             match self.ws.next().await {
                 Some(Ok(Message::Text(text))) => {

@@ -69,7 +69,16 @@ async fn main() {
     tokio::time::sleep(Duration::from_secs(2)).await; // let RSS settle
     let after = args.pid.map(stats::memory_kib);
 
+    let peak = args.pid.map(PeakRss::start);
     let (latencies, deliveries, last_recipient, cpu) = broadcast_phase(&args, &mut clients, epoch).await;
+    let peak = peak.map(PeakRss::stop);
+    let settled = match args.pid {
+        Some(pid) if args.settle_seconds > 0.0 => {
+            tokio::time::sleep(Duration::from_secs_f64(args.settle_seconds)).await;
+            Some(stats::memory_kib(pid).rss)
+        }
+        _ => None,
+    };
     let clients_count = clients.len();
     let (sequential, round_trips) = perform_phase(&args, clients).await;
 
@@ -83,6 +92,9 @@ async fn main() {
         "rss_before_kib": before.map(|m| m.rss),
         "rss_after_kib": after.map(|m| m.rss),
         "rss_per_client_kib": before.zip(after).map(|(b, a)| (a.rss as f64 - b.rss as f64) / (clients_count - 1).max(1) as f64),
+        "rss_peak_broadcast_kib": peak,
+        "rss_settled_kib": settled,
+        "settle_seconds": args.settle_seconds,
         "pss_after_kib": after.map(|m| m.pss),
         "pss_per_client_kib": before.zip(after).map(|(b, a)| (a.pss as f64 - b.pss as f64) / (clients_count - 1).max(1) as f64),
         "server_processes": after.map(|m| m.processes),
@@ -97,6 +109,31 @@ async fn main() {
         "perform_sequential_us": sequential.map(|per_second| 1e6 / per_second),
     });
     println!("{report}");
+}
+
+/// The server's highest RSS while the broadcasts run, sampled every 100 ms.
+struct PeakRss {
+    peak: Arc<std::sync::atomic::AtomicU64>,
+    sampler: tokio::task::JoinHandle<()>,
+}
+
+impl PeakRss {
+    fn start(pid: u32) -> Self {
+        let peak = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let seen = Arc::clone(&peak);
+        let sampler = tokio::spawn(async move {
+            loop {
+                seen.fetch_max(stats::memory_kib(pid).rss, std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+        Self { peak, sampler }
+    }
+
+    fn stop(self) -> u64 {
+        self.sampler.abort();
+        self.peak.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 #[allow(clippy::exit)] // the command-line tool stops when it cannot measure
@@ -130,7 +167,17 @@ async fn broadcast_phase(
     let pad = "x".repeat(args.payload.saturating_sub(40));
     let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / args.rate));
     for seq in 0..args.broadcasts {
-        ticks.tick().await;
+        // The driver is subscribed too: it reads (and drops) what arrives meanwhile, as any
+        // client does, or the server rightly drops it as too slow once big payloads pile up.
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => break,
+                frame = driver.next() => if frame.is_err() {
+                    ticks.tick().await;
+                    break;
+                }
+            }
+        }
         let sent_us = epoch.elapsed().as_micros() as u64;
         driver.perform("broadcast", json!({"payload": {"seq": seq, "sent_us": sent_us, "pad": pad}})).await;
     }
