@@ -104,3 +104,21 @@ async fn client_pings_are_answered_between_messages_and_a_client_close_is_answer
     assert!(reply.is_none_or(|frame| frame.code == CloseCode::Normal), "the close reply echoes the client's");
     server.eventually("client gone", |n| n.stats().clients == 0).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_pings_without_reading_is_dropped_as_too_slow_not_buffered() {
+    let server = start(Config { max_outgoing_size: 1024, ..Config::default() });
+    let (mut bystander, _) = server.subscribed("a", "1").await;
+    let (mut pinger, _) = server.subscribed("b", "2").await;
+    let payload = Bytes::from(vec![b'p'; 125]);
+    // Its pongs fill both sockets' buffers (a few MB on loopback), then the queue's budget.
+    for _ in 0..200_000 {
+        if pinger.ws.send(Message::Ping(payload.clone())).await.is_err() || server.node.stats().clients == 1 {
+            break;
+        }
+    }
+    server.eventually("pinging client dropped", |n| n.stats().clients == 1).await;
+    assert_eq!(counter(&server.node, Counter::DisconnectedSlowClients), 1);
+    server.node.deliver("chat:1", "7", None);
+    assert_eq!(bystander.next_json().await["message"], 7);
+}

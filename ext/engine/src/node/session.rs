@@ -114,9 +114,9 @@ impl Control {
         self.outgoing.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Queues a frame. A text frame is refused when the bytes still unwritten and it would
-    /// pass the budget; a frame bigger than the whole budget is taken only into an empty queue.
-    /// Control frames (a few bytes, from the client's own pings and close) always go in.
+    /// Queues a frame. It is refused when the bytes still unwritten and it would pass the
+    /// budget; a frame bigger than the whole budget is taken only into an empty queue. Control
+    /// frames count too: a client that pings without reading cannot grow the queue either.
     fn push(&self, frame: Outbound) -> Result<(), Refused> {
         {
             let mut outgoing = self.outgoing();
@@ -124,8 +124,7 @@ impl Control {
                 return Err(Refused::Finished);
             }
             let len = frame.len();
-            let text = matches!(frame, Outbound::Text(_));
-            if text && outgoing.bytes > 0 && outgoing.bytes + len > self.budget {
+            if outgoing.bytes > 0 && outgoing.bytes + len > self.budget {
                 return Err(Refused::Full);
             }
             outgoing.bytes += len;
@@ -135,10 +134,23 @@ impl Control {
         Ok(())
     }
 
-    /// Queues an encoded control frame (for the reader's WebSocket library); false once the
-    /// writer stopped.
+    /// Queues an encoded control frame (for the reader's WebSocket library); false when it was
+    /// not queued, and a queue over its budget closes the session with `too_slow`.
     pub(crate) fn push_control(&self, frame: Bytes) -> bool {
-        self.push(Outbound::Control(frame)).is_ok()
+        self.queue(Outbound::Control(frame))
+    }
+
+    /// Queues `frame`; over the budget the session is closed with `too_slow`.
+    fn queue(&self, frame: Outbound) -> bool {
+        match self.push(frame) {
+            Ok(()) => true,
+            Err(Refused::Full) => {
+                // Logged (once, with the client's sid) by the connection's task as it ends.
+                self.close(Close::Disconnect(DisconnectReason::TooSlow));
+                false
+            }
+            Err(Refused::Finished) => false,
+        }
     }
 
     /// Moves every queued frame into `batch` (which must be empty), handing the queue
@@ -243,15 +255,7 @@ impl Subscriber for SessionHandle {
     /// Queues a frame without waiting; a queue over its byte budget closes the session with
     /// `too_slow`. Returns whether the frame was queued.
     fn send(&self, frame: Utf8Bytes) -> bool {
-        match self.control.push(Outbound::Text(frame)) {
-            Ok(()) => true,
-            Err(Refused::Full) => {
-                // Logged (once, with the client's sid) by the connection's task as it ends.
-                self.control.close(Close::Disconnect(DisconnectReason::TooSlow));
-                false
-            }
-            Err(Refused::Finished) => false,
-        }
+        self.control.queue(Outbound::Text(frame))
     }
 }
 
@@ -282,10 +286,10 @@ mod tests {
         // The first close wins: later requests change nothing.
         handle.close(Close::Quiet);
         assert_eq!(control.reader_closed().await, Close::Disconnect(DisconnectReason::TooSlow));
-        assert!(control.push_control(Bytes::from_static(b"\x8a\x00")), "control frames still go in");
+        assert!(!control.push_control(Bytes::from_static(b"\x8a\x00")), "control frames count too");
         let mut batch = VecDeque::new();
         control.take(&mut batch);
-        assert_eq!(batch.len(), 1_001);
+        assert_eq!(batch.len(), 1_000);
     }
 
     #[test]
