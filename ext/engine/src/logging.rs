@@ -6,9 +6,9 @@
 //! ([`LogQueue::take`]) and hands them to its logger: in the gem, a Ruby thread that calls
 //! `AnyCable::RS.logger`.
 //!
-//! Logging never makes a tokio thread wait: the queue is bounded, its lock is held for one
-//! push or one take, and a line that finds the queue full is dropped and counted; the next
-//! take reports how many were dropped.
+//! Logging never makes a tokio thread wait: the queue is bounded in lines and in bytes, its
+//! lock is held for one push or one take, and a line that finds the queue full is dropped and
+//! counted; the next take reports how many were dropped.
 //!
 //! The level is process-wide and set by every [`install`] (each node applies its own
 //! `log_level`: the last one built wins). Disabled events cost nothing at their call site:
@@ -37,6 +37,10 @@ use crate::config::LogLevel;
 /// such as a shutdown's `disconnected` lines while the host's logger catches up.
 pub const QUEUE_CAPACITY: usize = 8192;
 
+/// Bytes of messages a process's queue holds before new lines are dropped (and counted), so
+/// that long lines cannot pile up megabytes while the host's logger is slow.
+pub const QUEUE_BYTES: usize = 1 << 20;
+
 /// One formatted log event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line {
@@ -57,8 +61,9 @@ pub struct LogQueue {
     /// The process this queue belongs to (see the module docs on fork).
     pid: u32,
     capacity: usize,
-    /// Waiting lines, at most `capacity`; held for one push or one take.
-    lines: Mutex<VecDeque<Line>>,
+    max_bytes: usize,
+    /// Waiting lines, at most `capacity` and `max_bytes`; held for one push or one take.
+    lines: Mutex<Queued>,
     /// Signalled on every push and wake.
     ready: Condvar,
     /// Lines refused because the queue was full, since the last take reported them.
@@ -66,12 +71,38 @@ pub struct LogQueue {
     wake: Wake,
 }
 
+/// The lines of a [`LogQueue`] and the bytes of their messages.
+#[derive(Debug, Default)]
+struct Queued {
+    lines: VecDeque<Line>,
+    bytes: usize,
+}
+
+impl Queued {
+    fn push_back(&mut self, line: Line) {
+        self.bytes += line.message.len();
+        self.lines.push_back(line);
+    }
+
+    fn push_front(&mut self, line: Line) {
+        self.bytes += line.message.len();
+        self.lines.push_front(line);
+    }
+
+    fn drain(&mut self, n: usize) -> Vec<Line> {
+        let taken: Vec<Line> = self.lines.drain(..n).collect();
+        self.bytes -= taken.iter().map(|line| line.message.len()).sum::<usize>();
+        taken
+    }
+}
+
 impl LogQueue {
-    /// An empty queue holding at most `capacity` lines.
-    pub fn new(capacity: usize) -> Self {
+    /// An empty queue holding at most `capacity` lines and `max_bytes` bytes of messages.
+    pub fn new(capacity: usize, max_bytes: usize) -> Self {
         Self {
             pid: std::process::id(),
             capacity: capacity.max(1),
+            max_bytes,
             lines: Mutex::default(),
             ready: Condvar::new(),
             dropped: AtomicU64::new(0),
@@ -79,15 +110,16 @@ impl LogQueue {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, VecDeque<Line>> {
+    fn lock(&self) -> MutexGuard<'_, Queued> {
         // Every critical section is a push or a drain: a poisoned lock still holds a sound queue.
         self.lines.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Queues a line without waiting; drops (and counts) it when the queue is full.
+    /// Queues a line without waiting; drops (and counts) it when the queue is full (in lines,
+    /// or in bytes: a line that would take it over `max_bytes`).
     pub fn push(&self, line: Line) {
         let mut lines = self.lock();
-        if lines.len() >= self.capacity {
+        if lines.lines.len() >= self.capacity || lines.bytes + line.message.len() > self.max_bytes {
             drop(lines);
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
@@ -105,7 +137,7 @@ impl LogQueue {
         let deadline = Instant::now() + wait;
         let mut lines = self.lock();
         loop {
-            if !lines.is_empty() || self.dropped.load(Ordering::Relaxed) > 0 {
+            if !lines.lines.is_empty() || self.dropped.load(Ordering::Relaxed) > 0 {
                 break;
             }
             let now = Instant::now();
@@ -114,8 +146,8 @@ impl LogQueue {
             }
             lines = self.ready.wait_timeout(lines, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
         }
-        let n = max.max(1).min(lines.len());
-        let mut taken: Vec<Line> = lines.drain(..n).collect();
+        let n = max.max(1).min(lines.lines.len());
+        let mut taken = lines.drain(n);
         drop(lines);
         let dropped = self.dropped.swap(0, Ordering::Relaxed);
         if dropped > 0 {
@@ -146,7 +178,7 @@ impl LogQueue {
 
     /// How many lines wait.
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().lines.len()
     }
 
     /// Whether no line waits.
@@ -191,7 +223,7 @@ pub fn queue() -> &'static LogQueue {
         }
         // First use in this process: a fresh queue. An inherited one is left alone (its lock
         // may be held by a thread that was not forked) and leaked.
-        let fresh: *mut LogQueue = Box::leak(Box::new(LogQueue::new(QUEUE_CAPACITY)));
+        let fresh: *mut LogQueue = Box::leak(Box::new(LogQueue::new(QUEUE_CAPACITY, QUEUE_BYTES)));
         match CURRENT.compare_exchange(current, fresh, Ordering::AcqRel, Ordering::Acquire) {
             // SAFETY: `fresh` was just leaked and is now published; it is never freed.
             Ok(_) => return unsafe { &*fresh },
@@ -353,7 +385,7 @@ mod tests {
     use super::*;
 
     fn leaked_queue(capacity: usize) -> &'static LogQueue {
-        Box::leak(Box::new(LogQueue::new(capacity)))
+        Box::leak(Box::new(LogQueue::new(capacity, QUEUE_BYTES)))
     }
 
     #[test]
@@ -404,8 +436,22 @@ mod tests {
     }
 
     #[test]
+    fn long_lines_are_bounded_in_bytes_too() {
+        let queue = LogQueue::new(100, 1000);
+        let long = |c: char| Line { level: Level::WARN, message: c.to_string().repeat(400) };
+        for c in ['a', 'b', 'c'] {
+            queue.push(long(c));
+        }
+        let lines = queue.take(10, Duration::ZERO);
+        assert_eq!(lines.iter().map(|l| &l.message[..1]).collect::<Vec<_>>(), ["a", "b", "1"]);
+        assert_eq!(lines[2].message, "1 log lines dropped (the log queue was full)");
+        queue.push(long('d'));
+        assert_eq!(queue.take(10, Duration::ZERO)[0].message.len(), 400, "taking frees the bytes");
+    }
+
+    #[test]
     fn a_full_queue_drops_lines_and_the_next_take_says_how_many() {
-        let queue = LogQueue::new(2);
+        let queue = LogQueue::new(2, QUEUE_BYTES);
         for i in 0..5 {
             queue.push(Line { level: Level::INFO, message: i.to_string() });
         }

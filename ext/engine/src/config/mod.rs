@@ -125,6 +125,10 @@ settings! {
     /// Longest channel identifier a client may send, in bytes; a command with a longer one is
     /// refused without calling the app (a subscribe gets `reject_subscription`).
     max_identifier_size: usize = 4096, kinds::Int { min: 64, max: 1 << 20, unit: "a size in bytes" };
+    /// Malformed commands (not JSON, an unknown command, a missing field) and commands over a
+    /// limit above that one connection may send before it is closed with `invalid_request`
+    /// (no reconnect). 0: no limit.
+    max_invalid_commands: usize = 16, kinds::Int { min: 0, max: 1_000_000, unit: "a whole number" };
     /// Most bytes of messages that may wait for one client; a client with more unwritten is
     /// disconnected as `too_slow`. A burst of any length within it is delivered, and a broadcast
     /// bigger than it is refused when published (with a warning), so raise it to send bigger ones.
@@ -156,6 +160,10 @@ settings! {
     /// Disconnect calls per second sent to a remote RPC server (a paced queue, flushed on
     /// shutdown).
     disconnect_rate: usize = 100, kinds::Int { min: 1, max: 1_000_000, unit: "calls per second" };
+    /// Disconnect calls waiting to run (`disconnect_queue_size`) past which a warning is
+    /// logged (again only after the backlog fell below half of it). They are never refused:
+    /// that would skip the app's `unsubscribed`/`disconnect` callbacks.
+    disconnect_backlog_warning: usize = 4096, kinds::Int { min: 1, max: 10_000_000, unit: "a whole number" };
     /// Use TLS for gRPC (also implied by `grpcs://` or `rpc_tls_root_ca`).
     rpc_enable_tls: bool = false, kinds::Flag;
     /// Verify the gRPC server's certificate; turn off for development certificates only.

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use tokio::io::AsyncRead;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -80,7 +81,10 @@ const READ_BUFFER: usize = 1024;
 const RPC_DEADLINE: Duration = Duration::from_secs(30);
 
 /// The receiving half of a session's socket, as WebSocket messages.
-type Source = WebSocketStream<Incoming>;
+type Source<R> = WebSocketStream<Incoming<R>>;
+
+/// What the WebSocket library reads at a time: a message or why there is none.
+type Frame = Result<Message, WsError>;
 
 /// One channel subscription of this connection.
 #[derive(Debug, Default)]
@@ -105,9 +109,11 @@ struct Connection {
     /// From `Connect`; shared with the node's live-session list, never copied.
     identifiers: Arc<str>,
     subscriptions: HashMap<Arc<str>, Subscription>,
+    /// Malformed or over-limit commands so far (`max_invalid_commands`).
+    invalid_commands: usize,
 }
 
-fn ws_config(config: &Config) -> WebSocketConfig {
+pub(super) fn ws_config(config: &Config) -> WebSocketConfig {
     let max = config.max_message_size;
     // The library only writes its pong and close replies (into the session's queue, see
     // `socket`); messages go out through the writer.
@@ -145,31 +151,8 @@ pub(crate) async fn serve(
     node.tasks().spawn(async move { writer::run(write, &writer_control, write_timeout).await });
     let incoming = Incoming::new(read, Arc::clone(&control));
     let source = WebSocketStream::from_raw_socket(incoming, Role::Server, Some(ws_config(config))).await;
-
     let env = Env { url: request.url, headers: request.headers, ..Env::default() };
-    let mut connection = Connection {
-        // The connection is consumed by `finish`; this task keeps the node for what comes after.
-        node: Arc::clone(&node),
-        sid: sid.clone(),
-        handle,
-        control: Arc::clone(&control),
-        env,
-        identifiers: Arc::from(""),
-        subscriptions: HashMap::new(),
-    };
-    let welcomed = tokio::select! {
-        welcomed = connection.connect() => welcomed,
-        _ = node.shutdown_signal().cancelled() => {
-            control.close(Close::Disconnect(DisconnectReason::ServerRestart));
-            false
-        }
-    };
-    if welcomed {
-        connection.node.welcomed(&connection.handle, &connection.identifiers);
-        connection.read(source).await;
-        connection.node.left(connection.handle.id, &connection.identifiers);
-        connection.finish();
-    }
+    let welcomed = live(Arc::clone(&node), handle, &control, env, sid.clone(), source).await;
     let requested = control.requested();
     // Lets the writer finish (a no-op when a close was already requested).
     control.close(Close::Quiet);
@@ -181,6 +164,63 @@ pub(crate) async fn serve(
     if welcomed {
         tracing::debug!(%sid, reason = %close_reason(requested), "disconnected");
     }
+}
+
+/// The session's life after the handshake: `Connect`, then (when welcomed) the command loop
+/// until the client leaves, then the cleanup that queues `Disconnect`. True when it was
+/// welcomed. `source` is the socket's receiving half, or bytes in memory (`super::fuzzing`).
+pub(super) async fn live<R: AsyncRead + Unpin>(
+    node: Arc<dyn Host>,
+    handle: SessionHandle,
+    control: &Arc<Control>,
+    env: Env,
+    sid: String,
+    source: Source<R>,
+) -> bool {
+    let mut connection = Connection {
+        node,
+        sid,
+        handle,
+        control: Arc::clone(control),
+        env,
+        identifiers: Arc::from(""),
+        subscriptions: HashMap::new(),
+        invalid_commands: 0,
+    };
+    let shutdown = connection.node.shutdown_signal().clone();
+    let (mut source, mut early) = (source, None);
+    let welcomed = {
+        // Connect is raced against the socket: a client that leaves meanwhile drops the call
+        // (a queued bridge job is then skipped, `rpc_abandoned`). One frame sent before the
+        // welcome is kept for the command loop; the socket is not read further until then.
+        let connect = connection.connect();
+        tokio::pin!(connect);
+        loop {
+            tokio::select! {
+                welcomed = &mut connect => break welcomed,
+                _ = shutdown.cancelled() => {
+                    control.close(Close::Disconnect(DisconnectReason::ServerRestart));
+                    break false;
+                }
+                frame = source.next(), if early.is_none() => match frame {
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    Some(Ok(Message::Close(_)) | Err(WsError::Io(_))) | None => {
+                        tracing::debug!("client left before its connect call returned");
+                        control.close(Close::ClosedByClient);
+                        break false;
+                    }
+                    Some(other) => early = Some(other),
+                },
+            }
+        }
+    };
+    if welcomed {
+        connection.node.welcomed(&connection.handle, &connection.identifiers);
+        connection.read(source, early).await;
+        connection.node.left(connection.handle.id, &connection.identifiers);
+        connection.finish();
+    }
+    welcomed
 }
 
 /// Why a welcomed session ended, for its `disconnected` line.
@@ -241,19 +281,24 @@ impl Connection {
         }
     }
 
-    /// Reads client frames until the client leaves, a close is requested or shutdown starts.
-    async fn read(&mut self, mut source: Source) {
+    /// Reads client frames, starting with `early` (sent before the welcome), until the client
+    /// leaves, a close is requested or shutdown starts.
+    async fn read<R: AsyncRead + Unpin>(&mut self, mut source: Source<R>, mut early: Option<Frame>) {
         let control = Arc::clone(&self.control);
         let shutdown = self.node.shutdown_signal().clone();
         loop {
-            let frame = tokio::select! {
+            let frame = if let Some(frame) = early.take() {
+                Some(frame)
+            } else {
+                tokio::select! {
                 biased;
                 _ = control.reader_closed() => return,
                 _ = shutdown.cancelled() => {
                     control.close(Close::Disconnect(DisconnectReason::ServerRestart));
                     return;
                 }
-                frame = source.next() => frame,
+                    frame = source.next() => frame,
+                }
             };
             match frame {
                 Some(Ok(Message::Text(text))) => {
@@ -291,7 +336,10 @@ impl Connection {
     async fn command(&mut self, frame: &str) {
         let command = match ClientCommand::parse(frame) {
             Ok(command) => command,
-            Err(error) => return tracing::warn!(sid = %self.sid, %error, "command ignored"),
+            Err(error) => {
+                tracing::warn!(sid = %self.sid, %error, "command ignored");
+                return self.invalid_command();
+            }
         };
         let subscribed = self.subscriptions.contains_key(command.identifier.as_str());
         if let Some(limit) = self.over_limit(&command, subscribed) {
@@ -300,7 +348,7 @@ impl Connection {
             if command.command == Command::Subscribe {
                 self.handle.send(Utf8Bytes::from(server::reject(&command.identifier)));
             }
-            return;
+            return self.invalid_command();
         }
         match (command.command, subscribed) {
             (Command::Subscribe, true) => {
@@ -336,6 +384,17 @@ impl Connection {
                 tracing::warn!(sid = %self.sid, %error, "command call failed");
                 self.control.close(Close::Disconnect(DisconnectReason::ServerError));
             }
+        }
+    }
+
+    /// Counts a malformed or refused command; past `max_invalid_commands` the client is closed
+    /// with `invalid_request`, which tells it not to reconnect.
+    fn invalid_command(&mut self) {
+        self.invalid_commands += 1;
+        let limit = self.node.config().max_invalid_commands;
+        if limit > 0 && self.invalid_commands > limit {
+            tracing::warn!(sid = %self.sid, limit, "too many invalid commands (max_invalid_commands), disconnected");
+            self.control.close(Close::Disconnect(DisconnectReason::InvalidRequest));
         }
     }
 

@@ -23,6 +23,8 @@ use tokio_util::task::TaskTracker;
 
 mod connection;
 mod frame;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod session;
 pub mod sessions;
 mod socket;
@@ -278,13 +280,11 @@ impl Node {
     /// "reconnect":<reconnect>}`. Returns how many it closed. Never waits.
     pub fn disconnect_remote(&self, identifiers: &str, reconnect: bool) -> usize {
         let close = Close::Disconnect(DisconnectReason::remote(reconnect));
-        let mut closed = 0;
-        self.sessions.for_each_with_identifiers(|session, ids| {
-            if ids == identifiers {
-                session.close(close);
-                closed += 1;
-            }
-        });
+        let sessions = self.sessions.with_identifiers(identifiers);
+        for session in &sessions {
+            session.close(close);
+        }
+        let closed = sessions.len();
         if closed > 0 {
             tracing::info!(identifiers, closed, reconnect, "remote disconnect");
         } else {
@@ -313,19 +313,11 @@ impl Node {
         }
     }
 
-    /// Every metric with AnyCable's name: the counters, and the gauges read now
-    /// (`clients_uniq_num` walks the live sessions once).
+    /// Every metric with AnyCable's name: the counters, and the gauges read now.
     pub fn metrics(&self) -> Vec<Sample> {
         self.metrics.snapshot(|gauge| match gauge {
             Gauge::ClientsNum => self.sessions.len() as u64,
-            Gauge::ClientsUniqNum => {
-                let hasher = RandomState::new();
-                let mut unique = std::collections::HashSet::new();
-                self.sessions.for_each_with_identifiers(|_, ids| {
-                    unique.insert(hasher.hash_one(ids));
-                });
-                unique.len() as u64
-            }
+            Gauge::ClientsUniqNum => self.sessions.unique_identifiers() as u64,
             Gauge::BroadcastStreamsNum => self.hub.streams().streams_count() as u64,
             Gauge::RpcPendingNum => self.metered.pending() as u64,
             Gauge::DisconnectQueueSize => self.controller.pending_disconnects() as u64,
@@ -367,6 +359,7 @@ impl Node {
         let mut ticks = tokio::time::interval(self.config.ping_interval);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Skip); // no burst of pings after a stall
         ticks.tick().await; // the first tick is immediate; the first ping comes one interval in
+        let mut backlog_warned = false;
         loop {
             tokio::select! {
                 _ = self.shutdown.cancelled() => return,
@@ -377,6 +370,21 @@ impl Node {
             self.sessions.for_each(|session| {
                 session.send(frame.clone());
             });
+            self.watch_disconnect_backlog(&mut backlog_warned);
+        }
+    }
+
+    /// Warns once when the disconnect backlog passes `disconnect_backlog_warning`, and again
+    /// only after it fell below half of it (checked with every ping).
+    fn watch_disconnect_backlog(&self, warned: &mut bool) {
+        let (backlog, limit) =
+            (self.controller.pending_disconnects(), self.config.disconnect_backlog_warning);
+        if !*warned && backlog > limit {
+            *warned = true;
+            tracing::warn!(backlog, limit, "disconnect calls are piling up (disconnect_queue_size over disconnect_backlog_warning): channel code is slower than clients leave");
+        } else if *warned && backlog < limit / 2 {
+            *warned = false;
+            tracing::info!(backlog, "disconnect backlog is back under half of disconnect_backlog_warning");
         }
     }
 }

@@ -22,19 +22,20 @@ use tokio::net::TcpStream;
 
 use super::session::Control;
 
-/// The receiving half, plus the session queue the library's replies go to.
-pub(crate) struct Incoming {
-    read: OwnedReadHalf,
+/// The receiving half (a socket's, or bytes in memory for `super::fuzzing`), plus the session
+/// queue the library's replies go to.
+pub(crate) struct Incoming<R = OwnedReadHalf> {
+    read: R,
     control: Arc<Control>,
 }
 
-impl Incoming {
-    pub(crate) fn new(read: OwnedReadHalf, control: Arc<Control>) -> Self {
+impl<R> Incoming<R> {
+    pub(crate) fn new(read: R, control: Arc<Control>) -> Self {
         Self { read, control }
     }
 }
 
-impl AsyncRead for Incoming {
+impl<R: AsyncRead + Unpin> AsyncRead for Incoming<R> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -44,7 +45,7 @@ impl AsyncRead for Incoming {
     }
 }
 
-impl AsyncWrite for Incoming {
+impl<R: Unpin> AsyncWrite for Incoming<R> {
     /// The library writes whole frames (its write buffer is off): each write is queued as
     /// one control frame.
     fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {

@@ -93,6 +93,8 @@ struct State {
     closed: bool,
     /// Takers blocked in `take` right now: a taker leaves them their share of the queue.
     waiting: usize,
+    /// Disconnect jobs among `jobs` (they are queued past the cap: this is their backlog).
+    disconnects: usize,
 }
 
 /// How many of `queued` jobs one taker takes when `others` takers are idle: its fair share,
@@ -144,6 +146,7 @@ impl JobQueue {
         if state.jobs.len() >= self.capacity && job.kind != Kind::Disconnect {
             return Err(RpcError::Busy);
         }
+        state.disconnects += usize::from(job.kind == Kind::Disconnect);
         state.jobs.push_back(job);
         drop(state);
         self.ready.notify_one();
@@ -159,7 +162,11 @@ impl JobQueue {
                 let n = share(state.jobs.len(), state.waiting, max).min(state.jobs.len());
                 let mut taken = Vec::with_capacity(n);
                 while taken.len() < n {
-                    match state.jobs.pop_front() {
+                    let job = state.jobs.pop_front();
+                    if let Some(job) = &job {
+                        state.disconnects -= usize::from(job.kind == Kind::Disconnect);
+                    }
+                    match job {
                         Some(job) if job.abandoned() => {
                             self.abandoned.fetch_add(1, Ordering::Relaxed);
                         }
@@ -189,6 +196,7 @@ impl JobQueue {
     pub fn put_back(&self, jobs: Vec<Job>) {
         let mut state = self.lock();
         for job in jobs.into_iter().rev() {
+            state.disconnects += usize::from(job.kind == Kind::Disconnect);
             state.jobs.push_front(job);
         }
         drop(state);
@@ -212,6 +220,11 @@ impl JobQueue {
     /// How many jobs were dropped unrun because their caller had given up.
     pub fn abandoned(&self) -> u64 {
         self.abandoned.load(Ordering::Relaxed)
+    }
+
+    /// How many disconnect jobs wait (reported as `disconnect_queue_size`).
+    pub fn pending_disconnects(&self) -> usize {
+        self.lock().disconnects
     }
 
     /// How many jobs wait.
@@ -267,6 +280,10 @@ impl Controller for Bridge {
 
     fn disconnect(&self, request: DisconnectRequest) -> BoxFuture<Result<DisconnectResponse, RpcError>> {
         self.call(Kind::Disconnect, &request)
+    }
+
+    fn pending_disconnects(&self) -> usize {
+        self.queue.pending_disconnects()
     }
 }
 
@@ -357,6 +374,7 @@ mod tests {
         assert_eq!(queue.len(), 2);
         let _leaving = bridge.disconnect(DisconnectRequest::default());
         assert_eq!(queue.len(), 3, "disconnects are queued even when the queue is full");
+        assert_eq!(bridge.pending_disconnects(), 1, "and counted as the disconnect backlog");
     }
 
     #[tokio::test]

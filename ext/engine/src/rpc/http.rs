@@ -222,11 +222,16 @@ impl HttpController {
                     inner.timing.deadline
                 )))
             })?;
-            serde_json::from_slice(&reply).map_err(|e| {
-                RpcError::BadReply(format!("HTTP RPC {name}: the reply is not a {name} reply: {e}"))
-            })
+            decode_reply(name, &reply)
         })
     }
+}
+
+/// An HTTP RPC reply body as the `name` (`connect`, `command`, `disconnect`) reply: JSON with
+/// the protobuf-JSON field names; a body that is not one is a [`RpcError::BadReply`].
+pub fn decode_reply<Reply: DeserializeOwned>(name: &str, body: &[u8]) -> Result<Reply, RpcError> {
+    serde_json::from_slice(body)
+        .map_err(|e| RpcError::BadReply(format!("HTTP RPC {name}: the reply is not a {name} reply: {e}")))
 }
 
 impl Inner {
