@@ -27,6 +27,16 @@ pub(crate) struct Args {
     /// Seconds to wait after the broadcasts before reading the server's RSS once more
     /// (`rss_settled_kib`; 0: not read).
     pub(crate) settle_seconds: f64,
+    /// Clients that vanish without a FIN (`dead_peers`); 0: the usual run. Other phases are
+    /// skipped.
+    pub(crate) dead_peers: usize,
+    /// Seconds to wait for the dead peers' `unsubscribed`.
+    pub(crate) dead_wait: f64,
+    /// Seconds of the soak run (`soak`): broadcasts at `rate` to `clients` while others come and
+    /// go at `churn` per second; 0: the usual run. Other phases are skipped.
+    pub(crate) soak_seconds: f64,
+    /// Clients replaced per second during a soak run.
+    pub(crate) churn: f64,
 }
 
 impl Args {
@@ -43,6 +53,10 @@ impl Args {
             perform_seconds: 3.0,
             header_bytes: 0,
             settle_seconds: 0.0,
+            dead_peers: 0,
+            dead_wait: 120.0,
+            soak_seconds: 0.0,
+            churn: 20.0,
         };
         let mut argv = std::env::args().skip(1);
         while let Some(flag) = argv.next() {
@@ -59,6 +73,10 @@ impl Args {
                 "--perform-seconds" => args.perform_seconds = number(&flag, &value),
                 "--header-bytes" => args.header_bytes = number(&flag, &value),
                 "--settle-seconds" => args.settle_seconds = number(&flag, &value),
+                "--dead-peers" => args.dead_peers = number(&flag, &value),
+                "--dead-wait" => args.dead_wait = number(&flag, &value),
+                "--soak-seconds" => args.soak_seconds = number(&flag, &value),
+                "--churn" => args.churn = number(&flag, &value),
                 _ => usage(&format!("unknown flag {flag}")),
             }
         }
@@ -77,7 +95,8 @@ fn number<T: std::str::FromStr>(flag: &str, value: &str) -> T {
 fn usage(problem: &str) -> ! {
     eprintln!(
         "cable-bench: {problem}\nflags: --url --clients --connect-concurrency --pid --broadcasts --rate --payload \
-         --performers --perform-seconds --header-bytes"
+         --performers --perform-seconds --header-bytes --settle-seconds --dead-peers --dead-wait --soak-seconds \
+         --churn"
     );
     std::process::exit(2)
 }

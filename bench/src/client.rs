@@ -4,14 +4,17 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use tokio::net::TcpStream;
+use std::net::{IpAddr, SocketAddr};
+
+use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use crate::http::authority;
 
-const IDENTIFIER: &str = r#"{"channel":"BenchChannel"}"#;
+/// The channel every bench client subscribes to.
+pub(crate) const IDENTIFIER: &str = r#"{"channel":"BenchChannel"}"#;
 const TIMEOUT: Duration = Duration::from_secs(15);
 
 pub(crate) struct Client {
@@ -25,6 +28,18 @@ impl Client {
         url: &str,
         cookie: &str,
         extra: &[(String, String)],
+    ) -> Result<Self, String> {
+        Self::subscribe_to(url, cookie, extra, IDENTIFIER, None).await
+    }
+
+    /// [`Self::subscribe`] to the channel `identifier`, from the local address `source` when
+    /// given (another loopback address, so its packets can be told apart).
+    pub(crate) async fn subscribe_to(
+        url: &str,
+        cookie: &str,
+        extra: &[(String, String)],
+        identifier: &str,
+        source: Option<IpAddr>,
     ) -> Result<Self, String> {
         let mut request =
             format!("ws://{}/cable", authority(url)).into_client_request().map_err(|e| e.to_string())?;
@@ -41,12 +56,21 @@ impl Client {
             "actioncable-v1-json, actioncable-unsupported".parse().expect("ascii"),
         );
         let connect = async {
-            let stream = TcpStream::connect(authority(url)).await.map_err(|e| e.to_string())?;
+            let stream = match source {
+                None => TcpStream::connect(authority(url)).await,
+                Some(source) => {
+                    let server: SocketAddr = authority(url).parse().map_err(|_| "the url is not ip:port")?;
+                    let socket = TcpSocket::new_v4().map_err(|e| e.to_string())?;
+                    socket.bind(SocketAddr::new(source, 0)).map_err(|e| e.to_string())?;
+                    socket.connect(server).await
+                }
+            }
+            .map_err(|e| e.to_string())?;
             let (ws, _) =
                 tokio_tungstenite::client_async(request, stream).await.map_err(|e| e.to_string())?;
             let mut client = Self { ws };
             client.until(|m| m["type"] == "welcome").await?;
-            client.send(json!({"command": "subscribe", "identifier": IDENTIFIER})).await?;
+            client.send(json!({"command": "subscribe", "identifier": identifier})).await?;
             client.until(|m| m["type"] == "confirm_subscription").await?;
             Ok(client)
         };

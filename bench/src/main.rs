@@ -17,7 +17,9 @@
 
 mod args;
 mod client;
+mod dead_peers;
 mod http;
+mod soak;
 mod stats;
 
 use std::sync::Arc;
@@ -35,6 +37,11 @@ async fn main() {
     let cookie =
         http::join(&args.url).await.unwrap_or_else(|e| fail(&format!("joining the chat failed: {e}")));
     let extra = Arc::new(client::browser_headers(args.header_bytes));
+    if args.dead_peers > 0 {
+        let wait = Duration::from_secs_f64(args.dead_wait);
+        println!("{}", dead_peers::run(&args.url, &cookie, &extra, args.dead_peers, wait).await);
+        return;
+    }
     // One client first, so the server's lazily started parts (runtime, workers) are in the baseline.
     let first = Client::subscribe(&args.url, &cookie, &extra)
         .await
@@ -68,6 +75,13 @@ async fn main() {
     }
     tokio::time::sleep(Duration::from_secs(2)).await; // let RSS settle
     let after = args.pid.map(stats::memory_kib);
+    if args.soak_seconds > 0.0 {
+        let mut report = soak::run(&args, &cookie, &extra, &mut clients, epoch).await;
+        report["connect_failures"] = json!(failures.len());
+        report["rss_after_connect_kib"] = json!(after.map(|m| m.rss));
+        println!("{report}");
+        return;
+    }
 
     let peak = args.pid.map(PeakRss::start);
     let (latencies, deliveries, last_recipient, cpu) = broadcast_phase(&args, &mut clients, epoch).await;
@@ -137,7 +151,7 @@ impl PeakRss {
 }
 
 #[allow(clippy::exit)] // the command-line tool stops when it cannot measure
-fn fail(message: &str) -> ! {
+pub(crate) fn fail(message: &str) -> ! {
     eprintln!("cable-bench: {message}");
     std::process::exit(1)
 }
@@ -145,7 +159,7 @@ fn fail(message: &str) -> ! {
 /// Client 0 performs `broadcast` `args.broadcasts` times at `args.rate` per second; every
 /// other client records the delay of each delivery. Returns (per-delivery ms, deliveries, per-broadcast
 /// last recipient ms, server CPU seconds during the phase).
-async fn broadcast_phase(
+pub(crate) async fn broadcast_phase(
     args: &args::Args,
     clients: &mut Vec<Client>,
     epoch: Instant,

@@ -76,3 +76,11 @@ pub(crate) fn percentiles(values: &[f64]) -> Value {
     };
     json!({"count": sorted.len(), "p50": at(0.50), "p95": at(0.95), "p99": at(0.99), "max": at(1.0)})
 }
+
+/// Open file descriptors of `pid` and its descendants (entries of /proc/<pid>/fd).
+pub(crate) fn open_fds(pid: u32) -> usize {
+    process_tree(pid)
+        .into_iter()
+        .map(|p| std::fs::read_dir(format!("/proc/{p}/fd")).map_or(0, |entries| entries.count()))
+        .sum()
+}

@@ -25,9 +25,11 @@ module IntegrationSupport
 
     attr_reader :status, :response_headers, :response_body, :frames
 
-    # headers: extra request headers ("Origin", "Cookie", ...); protocols: offered subprotocols.
-    def initialize(url, headers: {}, protocols: %w[actioncable-v1-json actioncable-unsupported])
+    # headers: extra request headers ("Origin", "Cookie", ...); protocols: offered subprotocols;
+    # local_host: the address to connect from (another loopback address, to tell its packets apart).
+    def initialize(url, headers: {}, protocols: %w[actioncable-v1-json actioncable-unsupported], local_host: nil)
       @uri = URI(url)
+      @local_host = local_host
       @request_headers = headers
       @protocols = protocols
       @buffer = +"".b
@@ -124,7 +126,7 @@ module IntegrationSupport
     end
 
     def handshake
-      @socket = Socket.tcp(@uri.host, @uri.port, connect_timeout: 5)
+      @socket = Socket.tcp(@uri.host, @uri.port, @local_host, nil, connect_timeout: 5)
       @socket.write(request_head)
       head = read_until("\r\n\r\n", timeout: 5)
       raise "raw client: no HTTP response to the handshake" unless head

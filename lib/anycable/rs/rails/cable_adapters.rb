@@ -40,12 +40,16 @@ module AnyCable
           elsif adapter == "redis"
             require "anycable/rs/rails/compat/action_cable_redis_8_1"
             Compat::ActionCableRedis81.install!
-          elsif ANYCABLE.include?(adapter) && %w[redis http].include?(config.broadcast_adapter)
-            nil
-          elsif adapter != "anycable_rs"
+          elsif adapter != "anycable_rs" && !anycable_reaches_us?(adapter, config)
             raise ConfigError, unsupported(adapter)
           end
           adapter
+        end
+
+        # AnyCable's Rails gem publishes through its broadcast adapter: anycable-rs hears it when
+        # it takes broadcasts from the same Redis or HTTP endpoint.
+        def self.anycable_reaches_us?(adapter, config)
+          ANYCABLE.include?(adapter) && %w[redis http].include?(config.broadcast_adapter)
         end
 
         def self.install_mirror
