@@ -175,7 +175,7 @@ pub(super) async fn live<R: AsyncRead + Unpin>(
     control: &Arc<Control>,
     env: Env,
     sid: String,
-    source: Source<R>,
+    mut source: Source<R>,
 ) -> bool {
     let mut connection = Connection {
         node,
@@ -188,11 +188,12 @@ pub(super) async fn live<R: AsyncRead + Unpin>(
         invalid_commands: 0,
     };
     let shutdown = connection.node.shutdown_signal().clone();
-    let (mut source, mut early) = (source, None);
+    let mut early = None;
     let welcomed = {
         // Connect is raced against the socket: a client that leaves meanwhile drops the call
-        // (a queued bridge job is then skipped, `rpc_abandoned`). One frame sent before the
-        // welcome is kept for the command loop; the socket is not read further until then.
+        // (a queued bridge job is then skipped, `rpc_abandoned`; one already running still
+        // gets its disconnect, `rpc::bridge::Job::reply`). One frame sent before the welcome
+        // is kept for the command loop; the socket is not read further until then.
         let connect = connection.connect();
         tokio::pin!(connect);
         loop {

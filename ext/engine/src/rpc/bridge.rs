@@ -9,7 +9,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
@@ -20,7 +20,7 @@ use tokio::sync::oneshot;
 use super::controller::{BoxFuture, Controller, RpcError};
 use super::messages::{
     CommandMessage, CommandResponse, ConnectionRequest, ConnectionResponse, DisconnectRequest,
-    DisconnectResponse,
+    DisconnectResponse, Status,
 };
 
 /// Which call a job is.
@@ -54,18 +54,32 @@ pub struct Job {
     pub payload: Value,
     /// Where the reply goes; dropping it unanswered fails the call.
     reply: oneshot::Sender<Result<Value, RpcError>>,
+    /// The queue it was pushed on, for the disconnect a connect may leave owed.
+    queue: Weak<JobQueue>,
 }
 
 impl Job {
-    /// Answers the call with the reply as protobuf-JSON.
+    fn new(kind: Kind, payload: Value, reply: oneshot::Sender<Result<Value, RpcError>>) -> Self {
+        Self { kind, payload, reply, queue: Weak::new() }
+    }
+
+    /// Answers the call with the reply as protobuf-JSON. When the caller has gone (the client
+    /// left during its connect) and the app accepted the connection, its `disconnect` callback
+    /// is still owed, as Action Cable runs it for every connection that ran `connect`: a
+    /// disconnect job is queued.
     pub fn reply(self, reply: Value) {
-        let _ = self.reply.send(Ok(reply)); // the caller may have gone (client left): fine
+        let Self { kind, payload, reply: caller, queue } = self;
+        if let (Err(Ok(reply)), Kind::Connect) = (caller.send(Ok(reply)), kind) {
+            if let Some(queue) = queue.upgrade() {
+                queue.owe_disconnect(payload, reply);
+            }
+        }
     }
 
     /// Whether the caller gave up waiting (its deadline passed, the client left): running the
-    /// call would be wasted work.
+    /// call would be wasted work. Never for a disconnect, which runs the app's callbacks.
     pub fn abandoned(&self) -> bool {
-        self.reply.is_closed()
+        self.kind != Kind::Disconnect && self.reply.is_closed()
     }
 
     /// Fails the call.
@@ -110,6 +124,8 @@ fn share(queued: usize, others: usize, max: usize) -> usize {
 /// takers, put back after an interrupt, and the queue closes.)
 #[derive(Debug)]
 pub struct JobQueue {
+    /// Itself, given to the jobs it queues.
+    me: Weak<JobQueue>,
     capacity: usize,
     state: Mutex<State>,
     /// Signalled on every push, put-back, close and interrupt.
@@ -121,7 +137,8 @@ pub struct JobQueue {
 impl JobQueue {
     /// A queue that holds at most `capacity` waiting jobs.
     pub fn new(capacity: usize) -> Arc<Self> {
-        Arc::new(Self {
+        Arc::new_cyclic(|me| Self {
+            me: Weak::clone(me),
             capacity: capacity.max(1),
             state: Mutex::default(),
             ready: Condvar::new(),
@@ -138,7 +155,8 @@ impl JobQueue {
     /// when the queue is full; disconnect jobs are always queued, because refusing them would
     /// skip the application's `unsubscribed`/`disconnect` callbacks (there are at most as many
     /// as there were connections).
-    pub fn push(&self, job: Job) -> Result<(), RpcError> {
+    pub fn push(&self, mut job: Job) -> Result<(), RpcError> {
+        job.queue = Weak::clone(&self.me);
         let mut state = self.lock();
         if state.closed {
             return Err(RpcError::Unavailable("the bridge is stopped".into()));
@@ -189,6 +207,35 @@ impl JobQueue {
             state.waiting += 1;
             state = self.ready.wait_timeout(state, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
             state.waiting -= 1;
+        }
+    }
+
+    /// Queues the `Disconnect` of a connection the app accepted (`reply` to the `Connect`
+    /// `request`) after its client left: identifiers and state from the connect, no
+    /// subscriptions.
+    fn owe_disconnect(&self, request: Value, reply: Value) {
+        let (Ok(request), Ok(reply)) = (
+            serde_json::from_value::<ConnectionRequest>(request),
+            serde_json::from_value::<ConnectionResponse>(reply),
+        ) else {
+            return;
+        };
+        if reply.status != Status::Success {
+            return;
+        }
+        let mut env = request.env;
+        for (key, value) in reply.env.cstate {
+            if value.is_empty() {
+                env.cstate.remove(&key);
+            } else {
+                env.cstate.insert(key, value);
+            }
+        }
+        let disconnect =
+            DisconnectRequest { identifiers: reply.identifiers, env, ..DisconnectRequest::default() };
+        if let Ok(payload) = serde_json::to_value(&disconnect) {
+            // Nobody waits for its reply; a disconnect job runs all the same.
+            let _ = self.push(Job::new(Kind::Disconnect, payload, oneshot::channel().0));
         }
     }
 
@@ -258,7 +305,7 @@ impl Bridge {
         let (reply, answer) = oneshot::channel();
         let pushed = serde_json::to_value(request)
             .map_err(|e| RpcError::BadReply(e.to_string()))
-            .and_then(|payload| self.queue.push(Job { kind, payload, reply }));
+            .and_then(|payload| self.queue.push(Job::new(kind, payload, reply)));
         Box::pin(async move {
             pushed?;
             let value = answer
@@ -290,7 +337,7 @@ impl Controller for Bridge {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rpc::messages::Status;
+    use crate::rpc::messages::Env;
     use serde_json::json;
 
     #[test]
@@ -306,10 +353,10 @@ mod tests {
     fn jobs_whose_caller_gave_up_are_dropped_unrun() {
         let queue = JobQueue::new(8);
         let (reply, answer) = oneshot::channel();
-        queue.push(Job { kind: Kind::Command, payload: json!("given up"), reply }).unwrap();
+        queue.push(Job::new(Kind::Command, json!("given up"), reply)).unwrap();
         drop(answer); // the caller's deadline passed
         let (reply, _waiting) = oneshot::channel();
-        queue.push(Job { kind: Kind::Command, payload: json!("wanted"), reply }).unwrap();
+        queue.push(Job::new(Kind::Command, json!("wanted"), reply)).unwrap();
 
         let Taken::Jobs(jobs) = queue.take(8, Duration::ZERO, &Interrupt::default()) else {
             panic!("closed")
@@ -361,6 +408,30 @@ mod tests {
         let answered: usize = takers.into_iter().map(|t| t.join().unwrap()).sum();
         assert_eq!(answered, ok);
         assert!(ok >= 64, "at least a queue's worth went through, got {ok}");
+    }
+
+    #[tokio::test]
+    async fn a_connect_whose_client_left_after_it_ran_still_gets_its_disconnect() {
+        let queue = JobQueue::new(8);
+        let bridge = Bridge::new(Arc::clone(&queue));
+        let mut env = Env { url: "http://h/cable".into(), ..Env::default() };
+        env.cstate.insert("kept".into(), "1".into());
+        for status in [2, 1] {
+            let call = bridge.connect(ConnectionRequest { env: env.clone(), sid: "n-1".into() });
+            let Taken::Jobs(mut jobs) = queue.take(1, WAIT, &Interrupt::default()) else { panic!("closed") };
+            drop(call); // the client left while the app's connect ran
+            let reply = json!({"status": status, "identifiers": "{\"user\":\"a\"}", "env": {"cstate": {"seen": "1"}}});
+            jobs.pop().unwrap().reply(reply);
+        }
+        assert_eq!(queue.pending_disconnects(), 1, "owed for the accepted connection only");
+        let Taken::Jobs(jobs) = queue.take(8, WAIT, &Interrupt::default()) else { panic!("closed") };
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(jobs[0].kind, Kind::Disconnect);
+        let owed: DisconnectRequest = serde_json::from_value(jobs[0].payload.clone()).unwrap();
+        assert_eq!(owed.identifiers, r#"{"user":"a"}"#);
+        assert_eq!(owed.env.url, "http://h/cable");
+        assert_eq!((owed.env.cstate["kept"].as_str(), owed.env.cstate["seen"].as_str()), ("1", "1"));
+        assert!(owed.subscriptions.is_empty());
     }
 
     #[tokio::test]
@@ -431,8 +502,7 @@ mod tests {
         queue.close();
         assert!(matches!(queue.take(8, WAIT, &Interrupt::default()), Taken::Jobs(ref j) if j.len() == 1));
         assert!(matches!(queue.take(8, WAIT, &Interrupt::default()), Taken::Closed));
-        let refused =
-            queue.push(Job { kind: Kind::Connect, payload: Value::Null, reply: oneshot::channel().0 });
+        let refused = queue.push(Job::new(Kind::Connect, Value::Null, oneshot::channel().0));
         assert!(matches!(refused, Err(RpcError::Unavailable(_))));
     }
 }
