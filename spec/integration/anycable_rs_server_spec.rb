@@ -9,11 +9,11 @@ require_relative "support/integration_helper"
 # mode, protocol violations closed with a reason, slow clients dropped. Each example runs its
 # own Puma (these examples stop or restart it).
 RSpec.describe "anycable-rs server", integration: true, anycable_rs_only: true do
-  # On Ruby >= 3.3 a Puma (a cluster worker, and more rarely a single-mode Puma) sometimes
-  # never exits after SIGTERM: its server thread hangs in IO#close of its wake-up pipe before
-  # anycable-rs' shutdown runs there (docs/architecture.md §3). Examples that stop a Puma run
-  # up to `hang_rounds` rounds: a round whose Puma hangs so is run once more, saying so; anything
-  # else fails at once, and a hang in the last round fails too.
+  # On Ruby >= 3.3 a Puma could hang after SIGTERM, its server thread stuck in IO#close of its
+  # wake-up pipe before anycable-rs' shutdown ran there; PumaShutdownFix removes the known
+  # cause (docs/architecture.md §3). Examples that stop a Puma still run up to `hang_rounds`
+  # rounds: a round whose Puma hangs so is run once more, saying so on stderr; anything else
+  # fails at once, and a hang in the last round fails too.
   let(:hang_rounds) { RUBY_VERSION >= "3.3" ? 2 : 1 }
 
   # Whether `puma` exited on SIGTERM within `timeout`; false when it hung in a round that may
