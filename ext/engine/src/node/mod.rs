@@ -359,7 +359,7 @@ impl Node {
         let mut ticks = tokio::time::interval(self.config.ping_interval);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Skip); // no burst of pings after a stall
         ticks.tick().await; // the first tick is immediate; the first ping comes one interval in
-        let mut backlog_warned = false;
+        let mut backlog = BacklogWatch::default();
         loop {
             tokio::select! {
                 _ = self.shutdown.cancelled() => return,
@@ -370,21 +370,41 @@ impl Node {
             self.sessions.for_each(|session| {
                 session.send(frame.clone());
             });
-            self.watch_disconnect_backlog(&mut backlog_warned);
+            self.watch_disconnect_backlog(&mut backlog);
         }
     }
 
-    /// Warns once when the disconnect backlog passes `disconnect_backlog_warning`, and again
-    /// only after it fell below half of it (checked with every ping).
-    fn watch_disconnect_backlog(&self, warned: &mut bool) {
+    /// Logs when the disconnect backlog passes `disconnect_backlog_warning` and when it is back
+    /// under half of it (checked with every ping).
+    fn watch_disconnect_backlog(&self, watch: &mut BacklogWatch) {
         let (backlog, limit) =
             (self.controller.pending_disconnects(), self.config.disconnect_backlog_warning);
-        if !*warned && backlog > limit {
-            *warned = true;
-            tracing::warn!(backlog, limit, "disconnect calls are piling up (disconnect_queue_size over disconnect_backlog_warning): channel code is slower than clients leave");
-        } else if *warned && backlog < limit / 2 {
-            *warned = false;
-            tracing::info!(backlog, "disconnect backlog is back under half of disconnect_backlog_warning");
+        match watch.check(backlog, limit) {
+            Some(true) => tracing::warn!(backlog, limit, "disconnect calls are piling up (disconnect_queue_size over disconnect_backlog_warning): channel code is slower than clients leave"),
+            Some(false) => tracing::info!(backlog, "disconnect backlog is back under half of disconnect_backlog_warning"),
+            None => {}
+        }
+    }
+}
+
+/// Whether the disconnect backlog was last reported over its warning threshold.
+#[derive(Debug, Default)]
+struct BacklogWatch {
+    over: bool,
+}
+
+impl BacklogWatch {
+    /// `Some(true)` when `backlog` just passed `limit`, `Some(false)` when it just fell under
+    /// half of it after that, `None` otherwise: one line per crossing, not one per ping.
+    fn check(&mut self, backlog: usize, limit: usize) -> Option<bool> {
+        if !self.over && backlog > limit {
+            self.over = true;
+            Some(true)
+        } else if self.over && backlog < limit / 2 {
+            self.over = false;
+            Some(false)
+        } else {
+            None
         }
     }
 }
@@ -493,4 +513,17 @@ fn random_prefix() -> String {
             char::from_digit(digit, 36).unwrap_or('0')
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BacklogWatch;
+
+    #[test]
+    fn the_disconnect_backlog_is_reported_once_per_crossing() {
+        let mut watch = BacklogWatch::default();
+        let seen: Vec<Option<bool>> =
+            [10, 101, 500, 60, 49, 30, 150].into_iter().map(|backlog| watch.check(backlog, 100)).collect();
+        assert_eq!(seen, [None, Some(true), None, None, Some(false), None, Some(true)]);
+    }
 }
