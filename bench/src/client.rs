@@ -5,8 +5,10 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
@@ -151,6 +153,39 @@ impl Client {
         }
         done
     }
+}
+
+/// Connects and subscribes `n` clients to `identifier` (from `source`, see
+/// [`Client::subscribe_to`]), at most `concurrency` handshakes in flight. Returns the clients
+/// and the errors of those that failed.
+pub(crate) async fn connect_many(
+    n: usize,
+    concurrency: usize,
+    url: &str,
+    cookie: &str,
+    extra: &Arc<Vec<(String, String)>>,
+    identifier: &'static str,
+    source: Option<IpAddr>,
+) -> (Vec<Client>, Vec<String>) {
+    let gate = Arc::new(Semaphore::new(concurrency));
+    let pending: Vec<_> = (0..n)
+        .map(|_| {
+            let (gate, url, cookie, extra) =
+                (Arc::clone(&gate), url.to_owned(), cookie.to_owned(), Arc::clone(extra));
+            tokio::spawn(async move {
+                let _permit = gate.acquire_owned().await.expect("semaphore open");
+                Client::subscribe_to(&url, &cookie, &extra, identifier, source).await
+            })
+        })
+        .collect();
+    let (mut clients, mut failures) = (Vec::with_capacity(n), Vec::new());
+    for task in pending {
+        match task.await.expect("connect task") {
+            Ok(client) => clients.push(client),
+            Err(e) => failures.push(e),
+        }
+    }
+    (clients, failures)
 }
 
 /// Headers a browser sends with a WebSocket upgrade besides Cookie and Origin, about `bytes`

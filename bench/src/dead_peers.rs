@@ -16,7 +16,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tokio::sync::Semaphore;
 
 use crate::client::Client;
 
@@ -38,23 +37,10 @@ pub(crate) async fn run(
     let mut observer = Client::subscribe_to(url, cookie, extra, OBSERVER, None)
         .await
         .unwrap_or_else(|e| crate::fail(&format!("observer: {e}")));
-    let gate = Arc::new(Semaphore::new(100));
-    let pending: Vec<_> = (0..n)
-        .map(|_| {
-            let (gate, url, cookie, extra) =
-                (Arc::clone(&gate), url.to_owned(), cookie.to_owned(), Arc::clone(extra));
-            tokio::spawn(async move {
-                let _permit = gate.acquire_owned().await.expect("semaphore open");
-                Client::subscribe_to(&url, &cookie, &extra, crate::client::IDENTIFIER, Some(DEAD)).await
-            })
-        })
-        .collect();
-    let mut doomed = Vec::with_capacity(n);
-    for task in pending {
-        match task.await.expect("connect task") {
-            Ok(client) => doomed.push(client),
-            Err(e) => crate::fail(&format!("a client failed to subscribe: {e}")),
-        }
+    let (doomed, failures) =
+        crate::client::connect_many(n, 100, url, cookie, extra, crate::client::IDENTIFIER, Some(DEAD)).await;
+    if let Some(e) = failures.first() {
+        crate::fail(&format!("{} clients failed to subscribe, the first: {e}", failures.len()));
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
 

@@ -26,7 +26,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tokio::sync::Semaphore;
 
 use crate::client::Client;
 
@@ -51,24 +50,18 @@ async fn main() {
 
     // Connect + subscribe, at most `connect_concurrency` handshakes in flight.
     let started = Instant::now();
-    let gate = Arc::new(Semaphore::new(args.connect_concurrency));
-    let mut pending = Vec::with_capacity(args.clients);
-    for _ in 1..args.clients {
-        let (gate, url, cookie, extra) =
-            (Arc::clone(&gate), args.url.clone(), cookie.clone(), Arc::clone(&extra));
-        pending.push(tokio::spawn(async move {
-            let _permit = gate.acquire_owned().await.expect("semaphore open");
-            Client::subscribe(&url, &cookie, &extra).await
-        }));
-    }
+    let (connected, failures) = client::connect_many(
+        args.clients - 1,
+        args.connect_concurrency,
+        &args.url,
+        &cookie,
+        &extra,
+        client::IDENTIFIER,
+        None,
+    )
+    .await;
     let mut clients = vec![first];
-    let mut failures = Vec::new();
-    for task in pending {
-        match task.await.expect("connect task") {
-            Ok(client) => clients.push(client),
-            Err(e) => failures.push(e),
-        }
-    }
+    clients.extend(connected);
     let connect_seconds = started.elapsed().as_secs_f64();
     if clients.is_empty() {
         fail(&format!("no client connected: {:?}", failures.first()));

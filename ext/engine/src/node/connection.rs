@@ -28,8 +28,8 @@ use crate::logging::Clipped;
 use crate::metrics::{Counter, Metrics};
 use crate::protocol::{server, ClientCommand, Command, DisconnectReason};
 use crate::rpc::{
-    CommandMessage, CommandResponse, ConnectionRequest, Controller, DisconnectRequest, Env, RpcError, Status,
-    StringMap,
+    merge_state, CommandMessage, CommandResponse, ConnectionRequest, Controller, DisconnectRequest, Env,
+    RpcError, Status, StringMap,
 };
 
 use super::session::{Close, Control, SessionHandle};
@@ -258,7 +258,7 @@ impl Connection {
         match reply.unwrap_or(Err(RpcError::Unavailable("no reply within the deadline".into()))) {
             Ok(reply) if reply.status == Status::Success => {
                 self.identifiers = Arc::from(reply.identifiers);
-                merge(&mut self.env.cstate, reply.env.cstate);
+                merge_state(&mut self.env.cstate, reply.env.cstate);
                 self.transmit(reply.transmissions);
                 tracing::debug!(sid = %self.sid, identifiers = %self.identifiers, "connected");
                 true
@@ -455,12 +455,12 @@ impl Connection {
                     subscription.streams.push(stream);
                 }
             }
-            merge(&mut subscription.istate, reply.env.istate);
+            merge_state(&mut subscription.istate, reply.env.istate);
             if command != Command::Unsubscribe {
                 self.subscriptions.insert(Arc::clone(&subscription.identifier), subscription);
             }
         }
-        merge(&mut self.env.cstate, reply.env.cstate);
+        merge_state(&mut self.env.cstate, reply.env.cstate);
         self.transmit(reply.transmissions);
         if reply.disconnect {
             self.control.close(Close::Quiet);
@@ -502,17 +502,6 @@ impl Connection {
                 Err(error) => tracing::warn!(%sid, %error, "disconnect call failed"),
             }
         });
-    }
-}
-
-/// Merges a state delta: an empty value deletes the key.
-fn merge(state: &mut StringMap, delta: StringMap) {
-    for (key, value) in delta {
-        if value.is_empty() {
-            state.remove(&key);
-        } else {
-            state.insert(key, value);
-        }
     }
 }
 

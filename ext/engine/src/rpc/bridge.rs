@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 
 use super::controller::{BoxFuture, Controller, RpcError};
 use super::messages::{
-    CommandMessage, CommandResponse, ConnectionRequest, ConnectionResponse, DisconnectRequest,
+    merge_state, CommandMessage, CommandResponse, ConnectionRequest, ConnectionResponse, DisconnectRequest,
     DisconnectResponse, Status,
 };
 
@@ -224,13 +224,7 @@ impl JobQueue {
             return;
         }
         let mut env = request.env;
-        for (key, value) in reply.env.cstate {
-            if value.is_empty() {
-                env.cstate.remove(&key);
-            } else {
-                env.cstate.insert(key, value);
-            }
-        }
+        merge_state(&mut env.cstate, reply.env.cstate);
         let disconnect =
             DisconnectRequest { identifiers: reply.identifiers, env, ..DisconnectRequest::default() };
         if let Ok(payload) = serde_json::to_value(&disconnect) {

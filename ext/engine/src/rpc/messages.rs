@@ -49,6 +49,17 @@ impl<'de> Deserialize<'de> for Status {
 /// String → string map of headers or state.
 pub type StringMap = HashMap<String, String>;
 
+/// Applies a state delta (an [`EnvResponse`] map) to `state`: an empty value deletes the key.
+pub fn merge_state(state: &mut StringMap, delta: StringMap) {
+    for (key, value) in delta {
+        if value.is_empty() {
+            state.remove(&key);
+        } else {
+            state.insert(key, value);
+        }
+    }
+}
+
 /// The connection's environment as the WebSocket side knows it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]

@@ -17,7 +17,7 @@ mod retry;
 
 pub use controller::{BoxFuture, Controller, RpcError};
 pub use messages::{
-    CommandMessage, CommandResponse, ConnectionRequest, ConnectionResponse, DisconnectRequest,
+    merge_state, CommandMessage, CommandResponse, ConnectionRequest, ConnectionResponse, DisconnectRequest,
     DisconnectResponse, Env, EnvResponse, Status, StringMap,
 };
 
