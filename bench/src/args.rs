@@ -37,6 +37,17 @@ pub(crate) struct Args {
     pub(crate) soak_seconds: f64,
     /// Clients replaced per second during a soak run.
     pub(crate) churn: f64,
+    /// Seconds of the drops run (`drops`): broadcasts at `rate` to `clients` while some lose
+    /// their link now and then; 0: the usual run. Other phases are skipped.
+    pub(crate) drops_seconds: f64,
+    /// Fraction of the clients whose link drops.
+    pub(crate) drop_fraction: f64,
+    /// Seconds between one client's drops.
+    pub(crate) drop_every: f64,
+    /// Seconds a drop lasts.
+    pub(crate) drop_for: f64,
+    /// Whether drops-run clients speak AnyCable's extended protocol (`1`) or Action Cable's (`0`).
+    pub(crate) extended: bool,
 }
 
 impl Args {
@@ -57,6 +68,11 @@ impl Args {
             dead_wait: 120.0,
             soak_seconds: 0.0,
             churn: 20.0,
+            drops_seconds: 0.0,
+            drop_fraction: 0.2,
+            drop_every: 15.0,
+            drop_for: 2.0,
+            extended: false,
         };
         let mut argv = std::env::args().skip(1);
         while let Some(flag) = argv.next() {
@@ -77,6 +93,11 @@ impl Args {
                 "--dead-wait" => args.dead_wait = number(&flag, &value),
                 "--soak-seconds" => args.soak_seconds = number(&flag, &value),
                 "--churn" => args.churn = number(&flag, &value),
+                "--drops-seconds" => args.drops_seconds = number(&flag, &value),
+                "--drop-fraction" => args.drop_fraction = number(&flag, &value),
+                "--drop-every" => args.drop_every = number(&flag, &value),
+                "--drop-for" => args.drop_for = number(&flag, &value),
+                "--extended" => args.extended = number::<u8>(&flag, &value) == 1,
                 _ => usage(&format!("unknown flag {flag}")),
             }
         }
@@ -96,7 +117,7 @@ fn usage(problem: &str) -> ! {
     eprintln!(
         "cable-bench: {problem}\nflags: --url --clients --connect-concurrency --pid --broadcasts --rate --payload \
          --performers --perform-seconds --header-bytes --settle-seconds --dead-peers --dead-wait --soak-seconds \
-         --churn"
+         --churn --drops-seconds --drop-fraction --drop-every --drop-for --extended"
     );
     std::process::exit(2)
 }

@@ -10,6 +10,9 @@
 //! With `--pid`, memory and CPU are those of the server process and its descendants (Puma
 //! cluster workers), RSS and PSS (which splits pages shared after fork fairly).
 //!
+//! `--dead-peers`, `--soak-seconds` and `--drops-seconds` run other scenarios instead
+//! (`dead_peers`, `soak`, `drops`).
+//!
 //! ```text
 //! cable-bench --url http://127.0.0.1:3000 --clients 1000 --pid <server pid> \
 //!             --broadcasts 20 --rate 4 --payload 200 --performers 8 --perform-seconds 5
@@ -18,6 +21,7 @@
 mod args;
 mod client;
 mod dead_peers;
+mod drops;
 mod http;
 mod soak;
 mod stats;
@@ -46,6 +50,10 @@ async fn main() {
         .await
         .unwrap_or_else(|e| fail(&format!("first client: {e}")));
     tokio::time::sleep(Duration::from_secs(1)).await;
+    if args.drops_seconds > 0.0 {
+        println!("{}", drops::run(&args, &cookie, &extra, first).await);
+        return;
+    }
     let before = args.pid.map(stats::memory_kib);
 
     // Connect + subscribe, at most `connect_concurrency` handshakes in flight.

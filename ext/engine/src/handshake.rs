@@ -5,13 +5,14 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
-use crate::protocol::SUBPROTOCOL;
+use crate::protocol::{SUBPROTOCOL, SUBPROTOCOL_EXT};
 
-/// Picks the subprotocol to answer with: `actioncable-v1-json` when the client offers it.
-/// Clients that offer nothing get no header (as Action Cable does); a client that offers only
-/// protocols we do not speak gets none either, and strict ones give up by themselves.
+/// Picks the subprotocol to answer with: AnyCable's extended `actioncable-v1-ext-json` when
+/// the client offers it, else `actioncable-v1-json` when offered. Clients that offer nothing
+/// get no header (as Action Cable does); a client that offers only protocols we do not speak
+/// gets none either, and strict ones give up by themselves.
 pub fn negotiate<S: AsRef<str>>(offered: &[S]) -> Option<&'static str> {
-    offered.iter().any(|p| p.as_ref().trim() == SUBPROTOCOL).then_some(SUBPROTOCOL)
+    [SUBPROTOCOL_EXT, SUBPROTOCOL].into_iter().find(|ours| offered.iter().any(|p| p.as_ref().trim() == *ours))
 }
 
 /// The `101 Switching Protocols` response for a request with this `Sec-WebSocket-Key`.
@@ -50,6 +51,12 @@ mod tests {
         assert!(response.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
         assert!(response.contains("Sec-WebSocket-Protocol: actioncable-v1-json\r\n"));
         assert!(response.ends_with("\r\n\r\n"));
+    }
+
+    #[test]
+    fn the_extended_protocol_wins_when_offered() {
+        assert_eq!(negotiate(&["actioncable-v1-json", "actioncable-v1-ext-json"]), Some(SUBPROTOCOL_EXT));
+        assert_eq!(negotiate(&["actioncable-v1-ext-json"]), Some(SUBPROTOCOL_EXT));
     }
 
     #[test]

@@ -15,6 +15,8 @@
 //! - [`broadcast`]: broadcasts from other processes: AnyCable publications, stock Action
 //!   Cable's Redis format, the Redis subscriber that brings both in, and the router that says
 //!   which channels a node listens to and what their messages mean.
+//! - [`broker`]: stream history (each broadcast's epoch and offset) and the sessions of
+//!   clients that left, for extended-protocol clients that come back.
 //! - [`rpc`]: AnyCable RPC messages and the [`rpc::Controller`] trait (in-process bridge,
 //!   gRPC, HTTP RPC, chosen by [`rpc::controller_for`]) through which channel logic is
 //!   reached; the paced disconnect queue of remote controllers; and the gRPC server that
@@ -35,6 +37,7 @@
 //! - `handshake`: the `101` answer for a socket whose HTTP request the web server read.
 
 pub mod broadcast;
+pub mod broker;
 pub mod config;
 pub mod handshake;
 pub mod hub;

@@ -1,10 +1,13 @@
-//! The Action Cable wire protocol (`actioncable-v1-json`, docs/architecture.md §6.1).
+//! The Action Cable wire protocol (`actioncable-v1-json`, docs/architecture.md §6.1) and
+//! AnyCable's extended one (`actioncable-v1-ext-json`: `history` and `pong` commands, stream
+//! positions on broadcasts, restored welcomes).
 //!
 //! Client frames are parsed into [`ClientCommand`]s; everything the server sends is built here
 //! as a ready-to-send JSON string, so a broadcast is encoded once and the same bytes are shared
 //! by every recipient. Channel identifiers are opaque strings: they are compared and echoed byte
 //! for byte, never re-encoded.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use serde::Deserialize;
@@ -15,6 +18,9 @@ use crate::logging::Clipped;
 /// The subprotocol every Action Cable client offers and the server must echo.
 pub const SUBPROTOCOL: &str = "actioncable-v1-json";
 
+/// AnyCable's extended protocol: chosen over [`SUBPROTOCOL`] when a client offers it.
+pub const SUBPROTOCOL_EXT: &str = "actioncable-v1-ext-json";
+
 /// What a client asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
@@ -24,6 +30,10 @@ pub enum Command {
     Unsubscribe,
     /// Perform an action of a subscribed channel.
     Message,
+    /// Fetch what a subscription's streams missed (extended protocol).
+    History,
+    /// The client's answer to a ping (extended protocol); carries no identifier.
+    Pong,
 }
 
 impl Command {
@@ -33,6 +43,8 @@ impl Command {
             Self::Subscribe => "subscribe",
             Self::Unsubscribe => "unsubscribe",
             Self::Message => "message",
+            Self::History => "history",
+            Self::Pong => "pong",
         }
     }
 }
@@ -46,6 +58,38 @@ pub struct ClientCommand {
     pub identifier: String,
     /// For `message`: the JSON string holding the action and its arguments.
     pub data: Option<String>,
+    /// For `history`, and optionally `subscribe`: what the client already has.
+    pub history: Option<HistoryRequest>,
+}
+
+/// What a client already received, so the server sends only what came after: per stream its
+/// last position, and for streams without one a time.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct HistoryRequest {
+    /// Unix seconds: messages of streams not in `streams` published at or after it.
+    #[serde(default)]
+    pub since: u64,
+    /// Stream name → the last position the client received.
+    #[serde(default)]
+    pub streams: HashMap<String, StreamPosition>,
+}
+
+impl HistoryRequest {
+    /// Whether it asks for anything (anycable-go ignores an empty one).
+    pub fn is_empty(&self) -> bool {
+        self.since == 0 && self.streams.is_empty()
+    }
+}
+
+/// A position in a stream's history: the broker's epoch and the message's offset in it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct StreamPosition {
+    /// The broker generation the offset belongs to.
+    #[serde(default)]
+    pub epoch: String,
+    /// The message's number in its stream, from 1.
+    #[serde(default)]
+    pub offset: u64,
 }
 
 /// Why a client frame was refused.
@@ -57,6 +101,10 @@ pub enum ProtocolError {
     UnknownCommand(String),
     /// `message` without `data`.
     MissingData,
+    /// A command other than `pong` without `identifier`.
+    MissingIdentifier,
+    /// `history` without a `history` object.
+    MissingHistory,
 }
 
 impl fmt::Display for ProtocolError {
@@ -65,6 +113,8 @@ impl fmt::Display for ProtocolError {
             Self::Malformed(why) => write!(f, "malformed command: {why}"),
             Self::UnknownCommand(name) => write!(f, "unknown command `{}`", Clipped(name)),
             Self::MissingData => f.write_str("`message` command without `data`"),
+            Self::MissingIdentifier => f.write_str("command without `identifier`"),
+            Self::MissingHistory => f.write_str("`history` command without `history`"),
         }
     }
 }
@@ -74,9 +124,12 @@ impl std::error::Error for ProtocolError {}
 #[derive(Deserialize)]
 struct RawCommand {
     command: String,
-    identifier: String,
+    #[serde(default)]
+    identifier: Option<String>,
     #[serde(default)]
     data: Option<String>,
+    #[serde(default)]
+    history: Option<HistoryRequest>,
 }
 
 impl ClientCommand {
@@ -88,12 +141,23 @@ impl ClientCommand {
             "subscribe" => Command::Subscribe,
             "unsubscribe" => Command::Unsubscribe,
             "message" => Command::Message,
+            "history" => Command::History,
+            "pong" => Command::Pong,
             _ => return Err(ProtocolError::UnknownCommand(raw.command)),
         };
         if command == Command::Message && raw.data.is_none() {
             return Err(ProtocolError::MissingData);
         }
-        Ok(Self { command, identifier: raw.identifier, data: raw.data })
+        if command == Command::History && raw.history.as_ref().is_none_or(HistoryRequest::is_empty) {
+            return Err(ProtocolError::MissingHistory);
+        }
+        let identifier = match raw.identifier {
+            Some(identifier) => identifier,
+            None if command == Command::Pong => String::new(),
+            None => return Err(ProtocolError::MissingIdentifier),
+        };
+        let history = raw.history.filter(|history| !history.is_empty());
+        Ok(Self { command, identifier, data: raw.data, history })
     }
 }
 
@@ -115,6 +179,8 @@ pub enum DisconnectReason {
     TooSlow,
     /// The server could not serve the call (busy or failing RPC); try again later.
     ServerError,
+    /// An extended-protocol client answered no ping within `pong_timeout`.
+    NoPong,
 }
 
 impl DisconnectReason {
@@ -127,6 +193,7 @@ impl DisconnectReason {
             Self::Remote | Self::RemoteNoReconnect => "remote",
             Self::TooSlow => "too_slow",
             Self::ServerError => "server_error",
+            Self::NoPong => "no_pong",
         }
     }
 
@@ -155,6 +222,26 @@ pub mod server {
             Some(sid) => format!(r#"{{"type":"welcome","sid":{}}}"#, encode_str(sid)),
             None => r#"{"type":"welcome"}"#.to_owned(),
         }
+    }
+
+    /// The welcome of a restored session: its new sid and the subscriptions it got back.
+    pub fn welcome_restored<'a>(sid: &str, restored: impl IntoIterator<Item = &'a str>) -> String {
+        let ids: Vec<String> = restored.into_iter().map(encode_str).collect();
+        format!(
+            r#"{{"type":"welcome","sid":{},"restored":true,"restored_ids":[{}]}}"#,
+            encode_str(sid),
+            ids.join(",")
+        )
+    }
+
+    /// Everything a `history` request asked for was sent.
+    pub fn confirm_history(identifier: &str) -> String {
+        format!(r#"{{"type":"confirm_history","identifier":{}}}"#, encode_str(identifier))
+    }
+
+    /// What a `history` request asked for is gone (or of another epoch).
+    pub fn reject_history(identifier: &str) -> String {
+        format!(r#"{{"type":"reject_history","identifier":{}}}"#, encode_str(identifier))
     }
 
     /// `{"type":"ping","message":<unix seconds>}`.
@@ -204,6 +291,40 @@ impl BroadcastData {
     pub fn frame(&self, identifier: &str) -> String {
         format!(r#"{{"identifier":{},"message":{}}}"#, encode_str(identifier), self.embedded)
     }
+
+    /// The frame of a message with a place in its stream's history: [`Self::frame`] plus
+    /// `stream_id`, `epoch` and `offset`, which extended clients keep to ask for what follows.
+    pub fn frame_at(&self, identifier: &str, at: Placed<'_>) -> String {
+        format!(
+            r#"{{"identifier":{},"message":{},"stream_id":{},"epoch":{},"offset":{}}}"#,
+            encode_str(identifier),
+            self.embedded,
+            encode_str(at.stream),
+            encode_str(at.epoch),
+            at.offset
+        )
+    }
+
+    /// Bytes it holds (what a history entry costs).
+    pub fn len(&self) -> usize {
+        self.embedded.len()
+    }
+
+    /// Whether it holds nothing (never: even an empty string is `""`).
+    pub fn is_empty(&self) -> bool {
+        self.embedded.is_empty()
+    }
+}
+
+/// Where a broadcast sits in its stream's history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placed<'a> {
+    /// The stream's name.
+    pub stream: &'a str,
+    /// The broker's epoch.
+    pub epoch: &'a str,
+    /// The message's offset in the stream.
+    pub offset: u64,
 }
 
 /// `s` as a JSON string literal.
@@ -240,10 +361,15 @@ mod tests {
     #[test]
     fn refuses_bad_frames_with_a_reason() {
         assert!(matches!(ClientCommand::parse("{nope"), Err(ProtocolError::Malformed(_))));
-        assert!(matches!(
-            ClientCommand::parse(r#"{"command":"subscribe"}"#),
-            Err(ProtocolError::Malformed(_))
-        ));
+        assert_eq!(ClientCommand::parse(r#"{"command":"subscribe"}"#), Err(ProtocolError::MissingIdentifier));
+        assert_eq!(
+            ClientCommand::parse(r#"{"command":"history","identifier":"x"}"#),
+            Err(ProtocolError::MissingHistory)
+        );
+        assert_eq!(
+            ClientCommand::parse(r#"{"command":"history","identifier":"x","history":{}}"#),
+            Err(ProtocolError::MissingHistory)
+        );
         assert_eq!(
             ClientCommand::parse(r#"{"command":"dance","identifier":"x"}"#),
             Err(ProtocolError::UnknownCommand("dance".into()))
@@ -255,6 +381,46 @@ mod tests {
         assert_eq!(
             ClientCommand::parse(r#"{"command":"dance","identifier":"x"}"#).unwrap_err().to_string(),
             "unknown command `dance`"
+        );
+    }
+
+    #[test]
+    fn parses_the_extended_commands() {
+        let pong = ClientCommand::parse(r#"{"command":"pong"}"#).unwrap();
+        assert_eq!((pong.command, pong.identifier.as_str()), (Command::Pong, ""));
+        let history = json!({"command": "history", "identifier": ID,
+            "history": {"since": 1_681_828_329, "streams": {"chat_42": {"offset": 32, "epoch": "x123"}}}});
+        let cmd = ClientCommand::parse(&history.to_string()).unwrap();
+        assert_eq!(cmd.command, Command::History);
+        let request = cmd.history.unwrap();
+        assert_eq!(request.since, 1_681_828_329);
+        assert_eq!(request.streams["chat_42"], StreamPosition { epoch: "x123".into(), offset: 32 });
+        let subscribe = json!({"command": "subscribe", "identifier": ID, "history": {"since": 5}});
+        assert_eq!(ClientCommand::parse(&subscribe.to_string()).unwrap().history.unwrap().since, 5);
+        let plain = json!({"command": "subscribe", "identifier": ID, "history": {}});
+        assert_eq!(
+            ClientCommand::parse(&plain.to_string()).unwrap().history,
+            None,
+            "an empty request asks nothing"
+        );
+    }
+
+    #[test]
+    fn extended_frames_have_anycables_shapes() {
+        assert_eq!(
+            parsed(&server::welcome_restored("s2", [ID])),
+            json!({"type":"welcome","sid":"s2","restored":true,"restored_ids":[ID]})
+        );
+        assert_eq!(parsed(&server::confirm_history(ID)), json!({"type":"confirm_history","identifier":ID}));
+        assert_eq!(parsed(&server::reject_history(ID)), json!({"type":"reject_history","identifier":ID}));
+        let at = Placed { stream: "chat_42", epoch: "x123", offset: 33 };
+        assert_eq!(
+            parsed(&BroadcastData::new(r#"{"text":"hi"}"#).frame_at(ID, at)),
+            json!({"identifier":ID,"message":{"text":"hi"},"stream_id":"chat_42","epoch":"x123","offset":33})
+        );
+        assert_eq!(
+            parsed(&server::disconnect(DisconnectReason::NoPong)),
+            json!({"type":"disconnect","reason":"no_pong","reconnect":true})
         );
     }
 

@@ -6,15 +6,17 @@ mod support;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use anycable_engine::config::Config;
+use anycable_engine::config::{BrokerAdapter, Config};
 use serde_json::{json, Value};
 use support::{chat, start};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
 
+/// Without a broker, so frames have exactly Action Cable's shapes (tests/reliable.rs covers the
+/// stream positions a broker adds).
 fn config() -> Config {
-    Config::default()
+    Config { broker: BrokerAdapter::None, ..Config::default() }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
-use anycable_engine::config::{BroadcastAdapter, Config};
+use anycable_engine::config::{BroadcastAdapter, BrokerAdapter, Config};
 use anycable_engine::node::Node;
 use serde_json::json;
 use support::redis_server::{Certs, RedisServer};
@@ -205,6 +205,7 @@ async fn the_action_cable_format_subscribes_per_stream_and_connection() {
         action_cable_redis: true,
         channel_prefix: "app".into(),
         redis_url: Some(redis.url()),
+        broker: BrokerAdapter::None, // frames exactly as Action Cable's
         ..Config::default()
     };
     let server = start(config);

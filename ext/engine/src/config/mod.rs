@@ -70,6 +70,18 @@ const BROADCAST_ADAPTERS: kinds::Choice<BroadcastAdapter> = kinds::Choice(&[
     ("http", BroadcastAdapter::Http),
 ]);
 
+/// Where stream history and sessions of departed clients are kept (`broker`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrokerAdapter {
+    /// Nowhere: broadcasts carry no position, sessions are not restored.
+    None,
+    /// In this process (lost on restart; each process has its own epoch).
+    Memory,
+}
+
+const BROKER_ADAPTERS: kinds::Choice<BrokerAdapter> =
+    kinds::Choice(&[("memory", BrokerAdapter::Memory), ("none", BrokerAdapter::None)]);
+
 /// Log verbosity, as AnyCable names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum LogLevel {
@@ -139,6 +151,25 @@ settings! {
     write_timeout: Duration = Duration::from_secs(10), kinds::Seconds { min: 1, max: 3600 };
     /// Seconds between the server's Action Cable pings.
     ping_interval: Duration = Duration::from_secs(3), kinds::Seconds { min: 1, max: 3600 };
+    /// Seconds an extended-protocol client (`actioncable-v1-ext-json`) may stay silent after a
+    /// ping (clients answer with `pong`) before it is disconnected with `no_pong`. 0: no
+    /// check. Stock Action Cable clients never answer pings and are not checked.
+    pong_timeout: Duration = Duration::from_secs(6), kinds::Seconds { min: 0, max: 3600 };
+    /// Where stream history and the sessions of clients that left are kept, for clients that
+    /// reconnect with the extended protocol: `memory` (this process: lost on restart) or `none`
+    /// (broadcasts carry no stream position, nothing is restored).
+    broker: BrokerAdapter = BrokerAdapter::Memory, BROKER_ADAPTERS;
+    /// Most messages kept per stream for clients catching up.
+    history_limit: usize = 100, kinds::Int { min: 1, max: 1_000_000, unit: "a whole number" };
+    /// Seconds a stream's message is kept for clients catching up.
+    history_ttl: Duration = Duration::from_secs(300), kinds::Seconds { min: 1, max: 86_400 };
+    /// Most bytes of messages the `memory` broker keeps over all streams; a broadcast that
+    /// would pass it makes room by dropping its own stream's oldest messages.
+    history_max_bytes: usize = 64 << 20, kinds::Int { min: 0, max: 1 << 40, unit: "a size in bytes" };
+    /// Seconds a session is kept after its client left, so that a client reconnecting with its
+    /// `sid` gets identifiers, state and subscriptions back without `connect` or `subscribed`
+    /// being called. 0: sessions are not kept.
+    sessions_ttl: Duration = Duration::from_secs(300), kinds::Seconds { min: 0, max: 86_400 };
     /// Seconds a graceful shutdown may take: every client gets `server_restart` and every
     /// disconnect call is made within it.
     shutdown_timeout: Duration = Duration::from_secs(30), kinds::Seconds { min: 0, max: 3600 };

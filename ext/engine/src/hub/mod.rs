@@ -16,7 +16,7 @@ pub use registry::{Group, SessionId, StreamRegistry, Subscribed, Unsubscribed};
 
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use crate::protocol::BroadcastData;
+use crate::protocol::{BroadcastData, Placed};
 
 /// What the hub keeps of a subscribed session: its id and a way to hand it a frame (the node's
 /// session handle; a cheap clone).
@@ -101,10 +101,28 @@ impl<S: Subscriber> Hub<S> {
     /// A stream nobody here listens to costs a lookup, not a parse.
     pub fn deliver(&self, stream: &str, data: &str, exclude: Option<SessionId>) -> usize {
         let mut prepared = None;
+        self.fan_out(stream, exclude, |identifier| {
+            prepared.get_or_insert_with(|| BroadcastData::new(data)).frame(identifier)
+        })
+    }
+
+    /// [`Self::deliver`] for data already prepared, with its place in the stream's history
+    /// (`stream_id`, `epoch`, `offset` in every frame).
+    pub fn deliver_placed(&self, data: &BroadcastData, at: Placed<'_>, exclude: Option<SessionId>) -> usize {
+        self.fan_out(at.stream, exclude, |identifier| data.frame_at(identifier, at))
+    }
+
+    /// Frames the broadcast once per identifier group of `stream` with `frame` and pushes the
+    /// shared frame to every session of the group but `exclude`.
+    fn fan_out(
+        &self,
+        stream: &str,
+        exclude: Option<SessionId>,
+        mut frame: impl FnMut(&str) -> String,
+    ) -> usize {
         let mut delivered = 0;
         self.streams.fan_out(stream, |identifier, group| {
-            let data = prepared.get_or_insert_with(|| BroadcastData::new(data));
-            let frame = Utf8Bytes::from(data.frame(identifier));
+            let frame = Utf8Bytes::from(frame(identifier));
             delivered += match exclude {
                 None => group.values().filter(|session| session.send(frame.clone())).count(),
                 Some(excluded) => group

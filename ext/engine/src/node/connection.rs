@@ -4,10 +4,18 @@
 //! This task owns the connection's state (identifiers, cstate, subscriptions with their
 //! istate and streams); nothing else touches it, so it needs no lock. Commands of one client
 //! are handled one after the other, as clients expect (subscribe before message).
+//!
+//! With the extended protocol (`actioncable-v1-ext-json`) and a broker, a client that comes
+//! back with its previous `sid` gets its session restored instead of a `Connect` call, and a
+//! subscription that asks for history joins its streams only as it is answered (under the
+//! broker's stream lock, `broker::Memory::catch_up`), so it gets what it missed and then what
+//! follows, in order and once each. Such clients must also answer pings (`pong_timeout`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::AsyncRead;
@@ -21,12 +29,15 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::broker::{CachedSession, CachedSubscription, Memory, Since};
 use crate::config::Config;
 use crate::handshake;
 use crate::hub::{Hub, SessionId, Subscribed, Subscriber, Unsubscribed};
 use crate::logging::Clipped;
 use crate::metrics::{Counter, Metrics};
-use crate::protocol::{server, ClientCommand, Command, DisconnectReason};
+use crate::protocol::{
+    server, BroadcastData, ClientCommand, Command, DisconnectReason, HistoryRequest, Placed, SUBPROTOCOL_EXT,
+};
 use crate::rpc::{
     merge_state, CommandMessage, CommandResponse, ConnectionRequest, Controller, DisconnectRequest, Env,
     RpcError, Status, StringMap,
@@ -60,6 +71,8 @@ pub(crate) trait Host: Send + Sync + 'static {
     fn hub(&self) -> &Hub<SessionHandle>;
     /// Where `Connect`, `Command` and `Disconnect` calls go.
     fn controller(&self) -> &dyn Controller;
+    /// Stream history and kept sessions, unless `broker` is `none`.
+    fn broker(&self) -> Option<&Memory>;
     /// The node's counters.
     fn counters(&self) -> &Metrics;
     /// Tasks that shutdown waits for (the writer, the `Disconnect` call).
@@ -80,6 +93,15 @@ const READ_BUFFER: usize = 1024;
 /// Longest wait for a connect or command reply; past it the client is told to come back.
 const RPC_DEADLINE: Duration = Duration::from_secs(30);
 
+/// How long the streams of a restored session wait for the client's `history` request before
+/// they go live without one. Extended clients send it at once, one round trip after the
+/// restored welcome; until then broadcasts are kept by the broker, not lost to them.
+const RESTORED_JOIN_WAIT: Duration = Duration::from_secs(5);
+
+/// Query parameter and header with which an extended client names the session to restore.
+const RESTORE_SID_PARAM: &str = "sid";
+const RESTORE_SID_HEADER: &str = "x-anycable-restore-sid";
+
 /// The receiving half of a session's socket, as WebSocket messages.
 type Source<R> = WebSocketStream<Incoming<R>>;
 
@@ -93,6 +115,9 @@ struct Subscription {
     identifier: Arc<str>,
     /// Streams this subscription listens to.
     streams: Vec<String>,
+    /// Streams it will listen to once the history it asked for is answered (or, restored,
+    /// once [`RESTORED_JOIN_WAIT`] passed): not in the hub yet.
+    waiting: Vec<String>,
     /// Channel state.
     istate: StringMap,
 }
@@ -111,6 +136,12 @@ struct Connection {
     subscriptions: HashMap<Arc<str>, Subscription>,
     /// Malformed or over-limit commands so far (`max_invalid_commands`).
     invalid_commands: usize,
+    /// Whether the client speaks AnyCable's extended protocol.
+    extended: bool,
+    /// When the client last sent anything (for `pong_timeout`).
+    heard: Instant,
+    /// When the waiting streams of a restored session join without history.
+    join_by: Option<Instant>,
 }
 
 pub(super) fn ws_config(config: &Config) -> WebSocketConfig {
@@ -152,7 +183,8 @@ pub(crate) async fn serve(
     let incoming = Incoming::new(read, Arc::clone(&control));
     let source = WebSocketStream::from_raw_socket(incoming, Role::Server, Some(ws_config(config))).await;
     let env = Env { url: request.url, headers: request.headers, ..Env::default() };
-    let welcomed = live(Arc::clone(&node), handle, &control, env, sid.clone(), source).await;
+    let extended = protocol == Some(SUBPROTOCOL_EXT);
+    let welcomed = live(Arc::clone(&node), handle, &control, env, sid.clone(), extended, source).await;
     let requested = control.requested();
     // Lets the writer finish (a no-op when a close was already requested).
     control.close(Close::Quiet);
@@ -166,15 +198,17 @@ pub(crate) async fn serve(
     }
 }
 
-/// The session's life after the handshake: `Connect`, then (when welcomed) the command loop
-/// until the client leaves, then the cleanup that queues `Disconnect`. True when it was
-/// welcomed. `source` is the socket's receiving half, or bytes in memory (`super::fuzzing`).
+/// The session's life after the handshake: `Connect` (or a restore), then (when welcomed) the
+/// command loop until the client leaves, then the cleanup that queues `Disconnect`. True when
+/// it was welcomed. `source` is the socket's receiving half, or bytes in memory
+/// (`super::fuzzing`); `extended`: the client speaks `actioncable-v1-ext-json`.
 pub(super) async fn live<R: AsyncRead + Unpin>(
     node: Arc<dyn Host>,
     handle: SessionHandle,
     control: &Arc<Control>,
     env: Env,
     sid: String,
+    extended: bool,
     mut source: Source<R>,
 ) -> bool {
     let mut connection = Connection {
@@ -186,10 +220,16 @@ pub(super) async fn live<R: AsyncRead + Unpin>(
         identifiers: Arc::from(""),
         subscriptions: HashMap::new(),
         invalid_commands: 0,
+        extended,
+        heard: Instant::now(),
+        join_by: None,
     };
     let shutdown = connection.node.shutdown_signal().clone();
     let mut early = None;
-    let welcomed = {
+    let welcomed = if let Some(cached) = connection.restorable() {
+        connection.restore(cached);
+        true
+    } else {
         // Connect is raced against the socket: a client that leaves meanwhile drops the call
         // (a queued bridge job is then skipped, `rpc_abandoned`; one already running still
         // gets its disconnect, `rpc::bridge::Job::reply`). One frame sent before the welcome
@@ -240,6 +280,45 @@ impl Connection {
         self.handle.id
     }
 
+    /// The kept session the client asked to restore, when it may: extended protocol, a
+    /// broker that keeps sessions, and a `sid` it knows.
+    fn restorable(&self) -> Option<CachedSession> {
+        let broker = self.node.broker().filter(|broker| self.extended && broker.keeps_sessions())?;
+        let sid = self
+            .env
+            .headers
+            .get(RESTORE_SID_HEADER)
+            .cloned()
+            .or_else(|| query_param(&self.env.url, RESTORE_SID_PARAM))?;
+        let cached = broker.restore_session(&sid);
+        if cached.is_none() {
+            tracing::debug!(sid = %self.sid, previous = %sid, "no session to restore: connecting");
+        }
+        cached
+    }
+
+    /// Takes a kept session over: its identifiers, state and subscriptions, without calling
+    /// the app. Its streams join when the client's history request is answered.
+    fn restore(&mut self, cached: CachedSession) {
+        self.env.headers = kept_headers(&self.env.headers, &self.node.config().headers);
+        self.identifiers = Arc::from(cached.identifiers);
+        self.env.cstate = cached.cstate;
+        for kept in cached.subscriptions {
+            let identifier: Arc<str> = Arc::from(kept.identifier);
+            let subscription = Subscription {
+                identifier: Arc::clone(&identifier),
+                streams: Vec::new(),
+                waiting: kept.streams,
+                istate: kept.istate,
+            };
+            self.subscriptions.insert(identifier, subscription);
+        }
+        self.join_by = Some(Instant::now() + RESTORED_JOIN_WAIT);
+        let welcome = server::welcome_restored(&self.sid, self.subscriptions.keys().map(|id| &**id));
+        self.transmit(vec![welcome]);
+        tracing::debug!(sid = %self.sid, identifiers = %self.identifiers, subscriptions = self.subscriptions.len(), "session restored");
+    }
+
     fn transmit(&self, transmissions: Vec<String>) {
         self.node.counters().add(Counter::ServerMsg, transmissions.len() as u64);
         for frame in transmissions {
@@ -287,20 +366,37 @@ impl Connection {
     async fn read<R: AsyncRead + Unpin>(&mut self, mut source: Source<R>, mut early: Option<Frame>) {
         let control = Arc::clone(&self.control);
         let shutdown = self.node.shutdown_signal().clone();
+        let config = self.node.config();
+        // An extended client answers every ping: silence for a ping interval and the timeout
+        // means it is gone (or stuck).
+        let silence = (self.extended && !config.pong_timeout.is_zero())
+            .then(|| config.ping_interval + config.pong_timeout);
         loop {
             let frame = if let Some(frame) = early.take() {
                 Some(frame)
             } else {
+                let join_by = self.join_by;
+                let deaf_at = silence.map(|silence| self.heard + silence);
                 tokio::select! {
-                biased;
-                _ = control.reader_closed() => return,
-                _ = shutdown.cancelled() => {
-                    control.close(Close::Disconnect(DisconnectReason::ServerRestart));
-                    return;
-                }
+                    biased;
+                    _ = control.reader_closed() => return,
+                    _ = shutdown.cancelled() => {
+                        control.close(Close::Disconnect(DisconnectReason::ServerRestart));
+                        return;
+                    }
+                    () = sleep_until(join_by), if join_by.is_some() => {
+                        self.join_waiting();
+                        continue;
+                    }
+                    () = sleep_until(deaf_at), if deaf_at.is_some() => {
+                        tracing::info!(sid = %self.sid, "no pong within pong_timeout, disconnected");
+                        control.close(Close::Disconnect(DisconnectReason::NoPong));
+                        return;
+                    }
                     frame = source.next() => frame,
                 }
             };
+            self.heard = Instant::now();
             match frame {
                 Some(Ok(Message::Text(text))) => {
                     self.node.counters().inc(Counter::ClientMsg);
@@ -342,6 +438,9 @@ impl Connection {
                 return self.invalid_command();
             }
         };
+        if command.command == Command::Pong {
+            return; // being heard was the point
+        }
         let subscribed = self.subscriptions.contains_key(command.identifier.as_str());
         if let Some(limit) = self.over_limit(&command, subscribed) {
             let identifier = Clipped(&command.identifier);
@@ -356,9 +455,13 @@ impl Connection {
                 let identifier = Clipped(&command.identifier);
                 return tracing::warn!(sid = %self.sid, %identifier, "already subscribed");
             }
-            (Command::Message | Command::Unsubscribe, false) => {
+            (Command::Message | Command::Unsubscribe | Command::History, false) => {
                 let identifier = Clipped(&command.identifier);
                 return tracing::warn!(sid = %self.sid, %identifier, command = command.command.as_str(), "not subscribed");
+            }
+            (Command::History, true) => {
+                let history = command.history.unwrap_or_default();
+                return self.history(&command.identifier, &history);
             }
             _ => {}
         }
@@ -374,7 +477,16 @@ impl Connection {
         };
         let reply = tokio::time::timeout(RPC_DEADLINE, self.node.controller().command(request)).await;
         match reply.unwrap_or(Err(RpcError::Unavailable("no reply within the deadline".into()))) {
-            Ok(reply) => self.apply(command.command, command.identifier, reply),
+            Ok(reply) => {
+                // A subscribe that asks for history joins its streams as that is answered.
+                let history = command.history.filter(|_| self.node.broker().is_some());
+                self.apply(command.command, &command.identifier, reply, history.is_some());
+                if let Some(history) = history {
+                    if self.subscriptions.contains_key(command.identifier.as_str()) {
+                        self.history(&command.identifier, &history);
+                    }
+                }
+            }
             // A full queue refuses this message only: closing would add a reconnect, a connect
             // and every subscribe again to the load that filled it.
             Err(RpcError::Busy) if command.command == Command::Message => {
@@ -415,41 +527,48 @@ impl Connection {
         }
     }
 
-    /// Applies a `Command` reply in the order of docs/architecture.md §6.2.
-    fn apply(&mut self, command: Command, identifier: String, reply: CommandResponse) {
+    /// Applies a `Command` reply in the order of docs/architecture.md §6.2. With `wait`, new
+    /// streams wait for the history request that came with the command instead of joining.
+    fn apply(&mut self, command: Command, identifier: &str, reply: CommandResponse, wait: bool) {
         if reply.status == Status::Error {
             // The client asked to leave: a failing `unsubscribed` does not keep the
             // subscription (and its streams) alive, or a later subscribe would be refused.
             if command == Command::Unsubscribe {
-                if let Some(mut subscription) = self.subscriptions.remove(identifier.as_str()) {
+                if let Some(mut subscription) = self.subscriptions.remove(identifier) {
                     let streams = std::mem::take(&mut subscription.streams);
                     self.unstream(&subscription, streams);
                 }
             }
-            let identifier = Clipped(&identifier);
+            let identifier = Clipped(identifier);
             return tracing::error!(sid = %self.sid, %identifier, error = %reply.error_msg, "command failed");
         }
         if command == Command::Subscribe && reply.status == Status::Success {
-            let identifier: Arc<str> = Arc::from(identifier.as_str());
+            let identifier: Arc<str> = Arc::from(identifier);
             let subscription =
                 Subscription { identifier: Arc::clone(&identifier), ..Subscription::default() };
             self.subscriptions.insert(identifier, subscription);
         }
-        if let Some(mut subscription) = self.subscriptions.remove(identifier.as_str()) {
+        if let Some(mut subscription) = self.subscriptions.remove(identifier) {
             if reply.stop_streams || command == Command::Unsubscribe {
                 let streams = std::mem::take(&mut subscription.streams);
                 self.unstream(&subscription, streams);
+                subscription.waiting.clear();
             } else if !reply.stopped_streams.is_empty() {
                 let (stopped, kept) =
                     subscription.streams.drain(..).partition(|s| reply.stopped_streams.contains(s));
                 subscription.streams = kept;
                 self.unstream(&subscription, stopped);
+                subscription.waiting.retain(|s| !reply.stopped_streams.contains(s));
             }
             // An unsubscribed identifier keeps no streams, whatever the reply says.
             let added = if command == Command::Unsubscribe { Vec::new() } else { reply.streams };
             for stream in added {
-                let hub = self.node.hub();
-                if hub.subscribe(&stream, &subscription.identifier, self.handle.clone())
+                if subscription.streams.contains(&stream) || subscription.waiting.contains(&stream) {
+                    continue;
+                }
+                if wait {
+                    subscription.waiting.push(stream);
+                } else if self.node.hub().subscribe(&stream, &subscription.identifier, self.handle.clone())
                     != Subscribed::AlreadySubscribed
                 {
                     subscription.streams.push(stream);
@@ -467,6 +586,59 @@ impl Connection {
         }
     }
 
+    /// Answers a history request for `identifier` (subscribed): what each stream missed, from
+    /// the position the client gave for it or else from `since`, then `confirm_history`, or
+    /// `reject_history` when some of it is gone. Waiting streams join as they are answered.
+    fn history(&mut self, identifier: &str, request: &HistoryRequest) {
+        let Some(subscription) = self.subscriptions.get_mut(identifier) else { return };
+        let node = &self.node;
+        let Some(broker) = node.broker() else {
+            self.handle.send(Utf8Bytes::from(server::reject_history(identifier)));
+            return;
+        };
+        let (handle, sid) = (&self.handle, &self.sid);
+        let mut sent = 0;
+        let mut rejected = false;
+        let waiting = std::mem::take(&mut subscription.waiting);
+        let joined = subscription.streams.len();
+        subscription.streams.extend(waiting);
+        for (index, stream) in subscription.streams.iter().enumerate() {
+            let since = match request.streams.get(stream) {
+                Some(position) => Some(Since::Offset { epoch: &position.epoch, offset: position.offset }),
+                None => (request.since > 0).then_some(Since::Time(request.since)),
+            };
+            let each = |data: &BroadcastData, at: Placed<'_>| {
+                sent += 1;
+                handle.send(Utf8Bytes::from(data.frame_at(identifier, at)));
+            };
+            let join = || {
+                if index >= joined {
+                    node.hub().subscribe(stream, &subscription.identifier, handle.clone());
+                }
+            };
+            if let Err(error) = broker.catch_up(stream, since, each, join) {
+                let stream = Clipped(stream);
+                tracing::debug!(%sid, %stream, %error, "history rejected");
+                rejected = true;
+            }
+        }
+        node.counters().add(Counter::ServerMsg, sent + 1);
+        let answer =
+            if rejected { server::reject_history(identifier) } else { server::confirm_history(identifier) };
+        self.handle.send(Utf8Bytes::from(answer));
+    }
+
+    /// The waiting streams of a restored session whose client asked no history go live.
+    fn join_waiting(&mut self) {
+        self.join_by = None;
+        for subscription in self.subscriptions.values_mut() {
+            for stream in std::mem::take(&mut subscription.waiting) {
+                self.node.hub().subscribe(&stream, &subscription.identifier, self.handle.clone());
+                subscription.streams.push(stream);
+            }
+        }
+    }
+
     fn unstream(&self, subscription: &Subscription, streams: Vec<String>) {
         for stream in streams {
             let left = self.node.hub().unsubscribe(&stream, &subscription.identifier, self.id());
@@ -476,8 +648,12 @@ impl Connection {
         }
     }
 
-    /// Leaves every stream and queues the `Disconnect` call.
+    /// Leaves every stream, keeps the session for a restore (extended protocol, a broker that
+    /// keeps sessions) and queues the `Disconnect` call.
     fn finish(mut self) {
+        if let Some(broker) = self.node.broker().filter(|broker| self.extended && broker.keeps_sessions()) {
+            broker.commit_session(&self.sid, self.cached());
+        }
         let mut istate = StringMap::new();
         let mut subscriptions = Vec::with_capacity(self.subscriptions.len());
         for (identifier, mut subscription) in std::mem::take(&mut self.subscriptions) {
@@ -505,6 +681,44 @@ impl Connection {
     }
 }
 
+impl Connection {
+    /// What a restore needs of this session.
+    fn cached(&self) -> CachedSession {
+        let subscriptions = self
+            .subscriptions
+            .values()
+            .map(|subscription| CachedSubscription {
+                identifier: subscription.identifier.to_string(),
+                streams: subscription.streams.iter().chain(&subscription.waiting).cloned().collect(),
+                istate: subscription.istate.clone(),
+            })
+            .collect();
+        CachedSession {
+            identifiers: self.identifiers.to_string(),
+            cstate: self.env.cstate.clone(),
+            subscriptions,
+        }
+    }
+}
+
+/// Sleeps until `at` (forever for `None`; the caller's `select!` guard keeps that branch off).
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The value of query parameter `name` in `url` (not percent-decoded: sids are URL-safe).
+fn query_param(url: &str, name: &str) -> Option<String> {
+    let query = url.split_once('?')?.1.split('#').next()?;
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(key, value)| *key == name && !value.is_empty())
+        .map(|(_, value)| value.to_owned())
+}
+
 /// What a connection keeps of the headers connect saw: the configured `headers` (lower-case
 /// names) and `REMOTE_ADDR`.
 fn kept_headers(headers: &StringMap, configured: &[String]) -> StringMap {
@@ -530,5 +744,13 @@ mod tests {
         names.sort_unstable();
         assert_eq!(names, ["REMOTE_ADDR", "cookie"]);
         assert_eq!(kept["cookie"], "a=1");
+    }
+
+    #[test]
+    fn the_session_to_restore_is_read_from_the_query() {
+        assert_eq!(query_param("ws://h/cable?a=1&sid=x-12#f", "sid").as_deref(), Some("x-12"));
+        assert_eq!(query_param("ws://h/cable?sid=", "sid"), None);
+        assert_eq!(query_param("ws://h/cable?osid=1", "sid"), None);
+        assert_eq!(query_param("ws://h/cable", "sid"), None);
     }
 }

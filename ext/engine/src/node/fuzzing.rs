@@ -7,7 +7,8 @@
 //! logic is [`Scripted`]: a command's reply is read from the command itself (the `reply` key
 //! of its identifier, or of its data for `message`), so the input decides which streams,
 //! state, transmissions and disconnects the session applies. After the session, every stream
-//! it joined must be left.
+//! it joined must be left. The session speaks the extended protocol with a memory broker, so
+//! `history` requests and subscribes that wait for them are fuzzed too.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -18,6 +19,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::broker::Memory;
 use crate::config::Config;
 use crate::hub::{Hub, SessionId};
 use crate::metrics::Metrics;
@@ -61,7 +63,7 @@ pub fn session(input: &[u8]) -> Outcome {
         let config = connection::ws_config(&host.config);
         let source = WebSocketStream::from_raw_socket(incoming, Role::Server, Some(config)).await;
         let node: Arc<dyn Host> = Arc::clone(&host) as Arc<dyn Host>;
-        connection::live(node, handle, &control, Env::default(), "fuzz-1".into(), source).await;
+        connection::live(node, handle, &control, Env::default(), "fuzz-1".into(), true, source).await;
         host.tasks.close();
         host.tasks.wait().await;
     });
@@ -95,6 +97,7 @@ struct FuzzHost {
     config: Config,
     hub: Hub<SessionHandle>,
     controller: Scripted,
+    broker: Memory,
     counters: Metrics,
     tasks: TaskTracker,
     shutdown: CancellationToken,
@@ -110,6 +113,7 @@ impl FuzzHost {
             ..Config::default()
         };
         Self {
+            broker: Memory::new(&config),
             config,
             hub: Hub::new(),
             controller: Scripted,
@@ -129,6 +133,9 @@ impl Host for FuzzHost {
     }
     fn controller(&self) -> &dyn Controller {
         &self.controller
+    }
+    fn broker(&self) -> Option<&Memory> {
+        Some(&self.broker)
     }
     fn counters(&self) -> &Metrics {
         &self.counters

@@ -35,7 +35,8 @@ use crate::broadcast::publication::{self, Broadcast, Publication, PublicationErr
 use crate::broadcast::redis::{Settings, Status, Subscriber};
 use crate::broadcast::router::{Recipients, Router};
 use crate::broadcast::Target;
-use crate::config::{BroadcastAdapter, Config};
+use crate::broker::Memory;
+use crate::config::{BroadcastAdapter, BrokerAdapter, Config};
 use crate::hub::{Hub, SessionId, Subscriber as _};
 use crate::logging::Clipped;
 use crate::metrics::{self, statsd, Counter, Gauge, Metrics, Sample};
@@ -90,6 +91,8 @@ pub struct Node {
     redis: OnceLock<Subscriber>,
     /// Which Redis channels this node listens to and what their messages mean.
     router: Router,
+    /// Stream history and kept sessions (`broker`); every broadcast goes through it.
+    broker: Option<Memory>,
 }
 
 impl std::fmt::Debug for Node {
@@ -106,7 +109,9 @@ impl Node {
             (config.broadcast_adapter == BroadcastAdapter::Redis).then(|| config.redis_channel.clone());
         let metrics = Arc::new(Metrics::default());
         let metered = Arc::new(Metered::new(controller, Arc::clone(&metrics)));
+        let broker = (config.broker == BrokerAdapter::Memory).then(|| Memory::new(&config));
         Arc::new(Self {
+            broker,
             router: Router::new(anycable, action_cable),
             config,
             hub: Hub::new(),
@@ -230,7 +235,13 @@ impl Node {
             tracing::warn!(%stream, size, max_outgoing_size = max, "broadcast refused: bigger than max_outgoing_size");
             return 0;
         }
-        let reached = self.hub.deliver(stream, data, exclude);
+        let reached = match &self.broker {
+            // Placed and delivered under the stream's history lock (broker::Memory::publish).
+            Some(broker) => {
+                broker.publish(stream, data, |data, at| self.hub.deliver_placed(data, at, exclude))
+            }
+            None => self.hub.deliver(stream, data, exclude),
+        };
         self.metrics.add(Counter::ServerMsg, reached as u64);
         reached
     }
@@ -371,6 +382,9 @@ impl Node {
                 session.send(frame.clone());
             });
             self.watch_disconnect_backlog(&mut backlog);
+            if let Some(broker) = &self.broker {
+                broker.expire();
+            }
         }
     }
 
@@ -461,6 +475,10 @@ impl Host for Node {
 
     fn controller(&self) -> &dyn Controller {
         self.controller.as_ref()
+    }
+
+    fn broker(&self) -> Option<&Memory> {
+        self.broker.as_ref()
     }
 
     fn counters(&self) -> &Metrics {

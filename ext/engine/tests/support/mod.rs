@@ -27,6 +27,7 @@ use tokio_tungstenite::WebSocketStream;
 /// Plays a Rails app: users come from the `user` cookie, `Chat` streams `chat:<room>`.
 #[derive(Default)]
 pub struct App {
+    pub connects: AtomicUsize,
     pub commands: AtomicUsize,
     pub disconnects: Mutex<Vec<DisconnectRequest>>,
     pub busy: std::sync::atomic::AtomicBool,
@@ -131,6 +132,7 @@ impl Controller for TestController {
             if app.busy.load(Ordering::SeqCst) {
                 return Err(RpcError::Busy);
             }
+            app.connects.fetch_add(1, Ordering::SeqCst);
             Ok(App::do_connect(request))
         })
     }
@@ -190,8 +192,10 @@ pub fn start_with(config: Config, controller: Arc<dyn Controller>, app: Arc<App>
                 })
             };
             let mut headers = HashMap::from([("REMOTE_ADDR".to_owned(), "127.0.0.1".to_owned())]);
-            if let Some(cookie) = header("cookie") {
-                headers.insert("cookie".into(), cookie);
+            for name in ["cookie", "x-anycable-restore-sid"] {
+                if let Some(value) = header(name) {
+                    headers.insert(name.into(), value);
+                }
             }
             let protocols = header("sec-websocket-protocol")
                 .map(|p| p.split(',').map(|s| s.trim().to_owned()).collect())
@@ -221,7 +225,27 @@ impl Server {
     }
 
     pub async fn client_with(&self, user: Option<&str>, protocols: &[&str]) -> Client {
-        let mut request = format!("ws://{}/cable?x=1", self.addr).into_client_request().unwrap();
+        self.client_at(user, protocols, "x=1", None).await
+    }
+
+    /// An `actioncable-v1-ext-json` client, restoring session `sid` (in the query) if given.
+    pub async fn extended(&self, user: &str, sid: Option<&str>) -> Client {
+        let query = sid.map_or_else(|| "x=1".to_owned(), |sid| format!("x=1&sid={sid}"));
+        self.client_at(Some(user), &["actioncable-v1-ext-json"], &query, None).await
+    }
+
+    /// A client of `/cable?<query>`, with an `X-AnyCable-Restore-Sid` header if given.
+    pub async fn client_at(
+        &self,
+        user: Option<&str>,
+        protocols: &[&str],
+        query: &str,
+        restore: Option<&str>,
+    ) -> Client {
+        let mut request = format!("ws://{}/cable?{query}", self.addr).into_client_request().unwrap();
+        if let Some(sid) = restore {
+            request.headers_mut().insert("X-AnyCable-Restore-Sid", sid.parse().unwrap());
+        }
         if !protocols.is_empty() {
             request.headers_mut().insert("Sec-WebSocket-Protocol", protocols.join(", ").parse().unwrap());
         }

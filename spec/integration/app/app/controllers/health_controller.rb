@@ -6,9 +6,12 @@ class HealthController < ActionController::API
     render plain: "ok #{CABLE_SERVER}"
   end
 
-  # GET /stats: anycable-rs' live clients and streams in this process ({} under Action Cable).
+  # GET /stats: anycable-rs' live clients and streams in this process, and its RPC calls so far
+  # ({} under Action Cable).
   def stats
-    render json: CABLE_SERVER == "anycable_rs" ? AnyCable::RS.stats : {}
+    return render(json: {}) unless CABLE_SERVER == "anycable_rs"
+
+    render json: AnyCable::RS.stats.merge("rpc_call_total" => AnyCable::RS.metrics.fetch("rpc_call_total", 0))
   end
 
   # GET /anycable_rails: what AnyCable's Rails gem, when loaded (CABLE_WITH_ANYCABLE_RAILS),

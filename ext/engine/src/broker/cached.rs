@@ -1,0 +1,28 @@
+//! A session kept for a restore: what a connection held, in a shape any backend can store.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+/// A session kept after its client left, so that a client coming back with its sid gets it
+/// again without a `connect` or `subscribed` call: what the connection held.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachedSession {
+    /// The connection identifiers JSON from `connect`.
+    pub identifiers: String,
+    /// Connection state.
+    pub cstate: HashMap<String, String>,
+    /// Every subscription, in no particular order.
+    pub subscriptions: Vec<CachedSubscription>,
+}
+
+/// One subscription of a [`CachedSession`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachedSubscription {
+    /// The channel identifier, as the client sent it.
+    pub identifier: String,
+    /// Its streams.
+    pub streams: Vec<String>,
+    /// Its channel state.
+    pub istate: HashMap<String, String>,
+}
