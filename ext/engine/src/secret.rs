@@ -3,17 +3,34 @@
 //!
 //! A [`Secret`] prints as `[FILTERED]` through `Debug` and `Display`, and the config's dumps
 //! ([`crate::config::Config::to_map`]) show it the same way; only [`Secret::expose`] gives the
-//! value, at the one place that puts it on the wire.
+//! value, at the one place that puts it on the wire. [`random_token`] makes values nobody can
+//! guess (session ids, epochs).
 
 use std::fmt;
 
 use ring::hmac;
+use ring::rand::{SecureRandom, SystemRandom};
 
 /// What a secret looks like in logs and dumps.
 pub const FILTERED: &str = "[FILTERED]";
 
 /// The HMAC message of the HTTP RPC secret derived from `secret`, as AnyCable uses it.
 pub const HTTP_RPC_PURPOSE: &str = "rpc-cable";
+
+/// `len` random base-36 characters from the operating system's generator (about 5.2 bits
+/// each): what a client cannot guess, such as the part of a session id that lets it restore
+/// its session. Should the generator fail, the process' hash keys (also seeded from the
+/// operating system) and the time fill in.
+pub fn random_token(len: usize) -> String {
+    let mut bytes = vec![0u8; len];
+    if SystemRandom::new().fill(&mut bytes).is_err() {
+        use std::hash::{BuildHasher, RandomState};
+        for (i, byte) in bytes.iter_mut().enumerate() {
+            *byte = RandomState::new().hash_one((i, std::time::SystemTime::now())) as u8;
+        }
+    }
+    bytes.iter().map(|b| char::from_digit(u32::from(b % 36), 36).unwrap_or('0')).collect()
+}
 
 /// A secret setting value.
 #[derive(Clone, PartialEq, Eq)]

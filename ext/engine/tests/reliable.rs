@@ -38,6 +38,18 @@ async fn next_message(client: &mut Client) -> (u64, u64, String) {
     )
 }
 
+/// What a history request replays on `chat:1` (a field of each frame) up to `confirm_history`.
+async fn replayed(client: &mut Client, field: &str) -> Vec<u64> {
+    let mut seen = Vec::new();
+    loop {
+        let m = client.until(|m| m["type"] == "confirm_history" || m["stream_id"] == "chat:1").await;
+        if m["type"] == "confirm_history" {
+            return seen;
+        }
+        seen.push(m.pointer(field).and_then(Value::as_u64).expect("a numbered broadcast"));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_comes_back_gets_its_session_and_what_it_missed_in_order_once() {
     let server = start(Config::default());
@@ -69,14 +81,7 @@ async fn a_client_that_comes_back_gets_its_session_and_what_it_missed_in_order_o
     back.send(json!({"command": "history", "identifier": chat("1"),
         "history": {"streams": {"chat:1": {"epoch": epoch, "offset": 1}}}}))
         .await;
-    let mut seen = Vec::new();
-    loop {
-        let m = back.until(|m| m["stream_id"] == "chat:1" || m["type"] == "confirm_history").await;
-        if m["type"] == "confirm_history" {
-            break;
-        }
-        seen.push(m["message"]["n"].as_u64().unwrap());
-    }
+    let mut seen = replayed(&mut back, "/message/n").await;
     publish(&server, 6);
     while seen.last() != Some(&6) {
         seen.push(next_message(&mut back).await.0);
@@ -119,15 +124,7 @@ async fn history_of_another_epoch_or_no_longer_kept_is_rejected_and_the_stream_s
         "reject_history"
     );
     alice.send(ask(&epoch, 2)).await;
-    let mut replayed = Vec::new();
-    loop {
-        let m = alice.until(|m| m["type"] == "confirm_history" || m["offset"].as_u64() > Some(2)).await;
-        if m["type"] == "confirm_history" {
-            break;
-        }
-        replayed.push(m["offset"].as_u64().unwrap());
-    }
-    assert_eq!(replayed, [3, 4]);
+    assert_eq!(replayed(&mut alice, "/offset").await, [3, 4]);
 
     // A new session that subscribes with history from a time gets what was kept since then.
     let mut carol = server.extended("carol", None).await;
@@ -163,7 +160,22 @@ async fn sessions_are_restored_only_for_extended_clients_with_a_known_sid() {
 
     let mut by_header =
         server.client_at(Some("alice"), &["actioncable-v1-ext-json"], "x=1", Some(&sid)).await;
-    assert_eq!(by_header.next_json().await["restored"], true, "the X-AnyCable-Restore-Sid header works too");
+    let welcome = by_header.next_json().await;
+    assert_eq!(welcome["restored"], true, "the X-AnyCable-Restore-Sid header works too");
+
+    // A session the app closed (a remote disconnect) is not kept: `connect` must decide again.
+    let restored_sid = welcome["sid"].as_str().unwrap().to_owned();
+    assert_eq!(server.node.disconnect_remote(&json!({"user": "alice"}).to_string(), true), 3);
+    by_header.until_close().await;
+    // Their disconnect calls come after what would have kept them.
+    server
+        .eventually("three more disconnect calls", |_| server.app.disconnects.lock().unwrap().len() == 4)
+        .await;
+    let mut after_remote = server.extended("alice", Some(&restored_sid)).await;
+    assert!(after_remote.next_json().await.get("restored").is_none());
+    let guessed = format!("{}x", &sid[..sid.len() - 1]);
+    let mut guessing = server.extended("mallory", Some(&guessed)).await;
+    assert!(guessing.next_json().await.get("restored").is_none(), "a sid that is off by one is nobody's");
 
     let off = start(Config { broker: BrokerAdapter::None, ..Config::default() });
     let (alice, sid) = extended_subscriber(&off, "alice").await;
@@ -210,4 +222,24 @@ async fn an_extended_client_that_stops_answering_pings_is_closed_with_no_pong() 
     publish(&server, 1);
     assert_eq!(next_message(&mut answering).await.0, 1, "a client that answers stays");
     stock.until(|m| m["message"]["n"] == 1).await; // stock clients never pong and are not checked
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transient_broadcast_is_delivered_live_and_never_kept() {
+    let server = start(Config::default());
+    let (mut alice, _) = extended_subscriber(&server, "alice").await;
+    publish(&server, 1);
+    let (_, _, epoch) = next_message(&mut alice).await;
+    let transient =
+        json!({"stream": "chat:1", "data": json!({"n": 2}).to_string(), "meta": {"transient": true}});
+    assert_eq!(server.node.publish_raw(transient.to_string().as_bytes()), Ok(1));
+    let live = alice.until(|m| m["message"]["n"] == 2).await;
+    assert!(live.get("offset").is_none(), "no position: {live}");
+    publish(&server, 3);
+    assert_eq!(next_message(&mut alice).await.1, 2, "the next kept one is offset 2");
+    alice
+        .send(json!({"command": "history", "identifier": chat("1"),
+            "history": {"streams": {"chat:1": {"epoch": epoch, "offset": 0}}}}))
+        .await;
+    assert_eq!(replayed(&mut alice, "/message/n").await, [1, 3]);
 }

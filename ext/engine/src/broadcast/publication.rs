@@ -3,7 +3,8 @@
 //!
 //! Accepted shapes:
 //! - one broadcast: `{"stream":"<name>","data":"<string>","meta":{"exclude_socket":"<sid>"}}`
-//!   (`meta` and its keys are optional; keys other than `exclude_socket` are ignored);
+//!   (`meta` and its keys are optional; `meta.transient: true` keeps it out of stream history;
+//!   other keys are ignored);
 //! - a batch: a JSON array of such objects (and of disconnect commands), applied in order;
 //! - a remote disconnect:
 //!   `{"command":"disconnect","payload":{"identifier":"<identifiers JSON>","reconnect":true}}`
@@ -36,6 +37,8 @@ pub struct Broadcast {
     pub data: String,
     /// The session id (`sid`) that must not receive it, from `meta.exclude_socket`.
     pub exclude_socket: Option<String>,
+    /// `meta.transient`: delivered live only, never kept in the stream's history.
+    pub transient: bool,
 }
 
 /// A remote disconnect command.
@@ -88,6 +91,8 @@ struct RawItem {
 struct RawMeta {
     #[serde(default)]
     exclude_socket: Option<String>,
+    #[serde(default)]
+    transient: bool,
 }
 
 #[derive(Deserialize)]
@@ -156,8 +161,10 @@ impl RawItem {
             }
             text => text.to_owned(),
         };
-        let exclude_socket = self.meta.and_then(|m| m.exclude_socket).filter(|s| !s.is_empty());
-        Ok(Publication::Broadcast(Broadcast { stream, data, exclude_socket }))
+        let (exclude_socket, transient) = self
+            .meta
+            .map_or((None, false), |meta| (meta.exclude_socket.filter(|s| !s.is_empty()), meta.transient));
+        Ok(Publication::Broadcast(Broadcast { stream, data, exclude_socket, transient }))
     }
 }
 
@@ -169,12 +176,17 @@ fn malformed(why: &str) -> PublicationError {
 mod tests {
     use super::*;
 
-    fn broadcast(stream: &str, data: &str, exclude: Option<&str>) -> Publication {
-        Publication::Broadcast(Broadcast {
+    fn broadcast_of(stream: &str, data: &str, exclude: Option<&str>) -> Broadcast {
+        Broadcast {
             stream: stream.into(),
             data: data.into(),
             exclude_socket: exclude.map(str::to_owned),
-        })
+            transient: false,
+        }
+    }
+
+    fn broadcast(stream: &str, data: &str, exclude: Option<&str>) -> Publication {
+        Publication::Broadcast(broadcast_of(stream, data, exclude))
     }
 
     #[test]
@@ -182,7 +194,11 @@ mod tests {
         let one = parse_str(r#"{"stream":"chat:1","data":"{\"text\":\"hi\"}"}"#).unwrap();
         assert_eq!(one, vec![broadcast("chat:1", r#"{"text":"hi"}"#, None)]);
         let meta = r#"{"stream":"s","data":"\"x\"","meta":{"exclude_socket":"n1-7","transient":true}}"#;
-        assert_eq!(parse_str(meta).unwrap(), vec![broadcast("s", r#""x""#, Some("n1-7"))]);
+        let transient = Publication::Broadcast(Broadcast {
+            transient: true,
+            ..broadcast_of("s", r#""x""#, Some("n1-7"))
+        });
+        assert_eq!(parse_str(meta).unwrap(), vec![transient]);
         let empty_exclude = r#"{"stream":"s","data":"1","meta":{"exclude_socket":""}}"#;
         assert_eq!(parse_str(empty_exclude).unwrap(), vec![broadcast("s", "1", None)]);
         // A non-string data value is delivered as that JSON value.

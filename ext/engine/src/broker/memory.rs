@@ -18,9 +18,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::Config;
 use crate::protocol::{BroadcastData, Placed};
+use crate::secret::random_token;
 
 use super::cached::CachedSession;
 use super::history::{HistoryError, Since};
+
+/// Length of an epoch: random per broker, so no two processes share one.
+const EPOCH_CHARS: usize = 6;
 
 /// Shards of the stream map; the map lock is held only to find or add a stream.
 const SHARDS: usize = 64;
@@ -82,7 +86,7 @@ impl Memory {
     /// A broker with the history and session settings of `config` and a fresh epoch.
     pub fn new(config: &Config) -> Self {
         Self {
-            epoch: random_epoch(),
+            epoch: random_token(EPOCH_CHARS),
             history_limit: config.history_limit,
             history_ttl: config.history_ttl,
             history_max_bytes: config.history_max_bytes,
@@ -224,18 +228,6 @@ impl Memory {
         let streams = self.shards.iter().map(|shard| locked(shard).len()).sum();
         (streams, self.bytes.load(Ordering::Relaxed))
     }
-}
-
-/// Six random base-36 characters from the process' hash keys (seeded from the OS) and the time.
-fn random_epoch() -> String {
-    let mut n = RandomState::new().hash_one((std::process::id(), SystemTime::now()));
-    (0..6)
-        .map(|_| {
-            let digit = (n % 36) as u32;
-            n /= 36;
-            char::from_digit(digit, 36).unwrap_or('0')
-        })
-        .collect()
 }
 
 #[cfg(test)]

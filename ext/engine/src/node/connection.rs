@@ -649,9 +649,10 @@ impl Connection {
     }
 
     /// Leaves every stream, keeps the session for a restore (extended protocol, a broker that
-    /// keeps sessions) and queues the `Disconnect` call.
+    /// keeps sessions, a close the client may come back from) and queues the `Disconnect` call.
     fn finish(mut self) {
-        if let Some(broker) = self.node.broker().filter(|broker| self.extended && broker.keeps_sessions()) {
+        let broker = self.node.broker().filter(|broker| self.extended && broker.keeps_sessions());
+        if let Some(broker) = broker.filter(|_| resumable(self.control.requested())) {
             broker.commit_session(&self.sid, self.cached());
         }
         let mut istate = StringMap::new();
@@ -699,6 +700,21 @@ impl Connection {
             subscriptions,
         }
     }
+}
+
+/// Whether a session closed this way may be restored: when the link failed or the client or the
+/// server went away, not when the app closed it (a remote disconnect, a channel's `disconnect`)
+/// or the client broke the protocol — a restore would skip the `connect` that should decide.
+fn resumable(close: Option<Close>) -> bool {
+    matches!(
+        close,
+        None | Some(
+            Close::ClosedByClient
+                | Close::Disconnect(
+                    DisconnectReason::ServerRestart | DisconnectReason::TooSlow | DisconnectReason::NoPong
+                )
+        )
+    )
 }
 
 /// Sleeps until `at` (forever for `None`; the caller's `select!` guard keeps that branch off).

@@ -6,10 +6,11 @@
 //! when configured, [`Node::start`] starts a [`Subscriber`] for which the node is the
 //! [`Target`]. Delivery within the process never depends on Redis being up.
 //!
-//! Session ids (`sid`) are `<node prefix>-<SessionId>`: the prefix is random per node, so a
-//! `meta.exclude_socket` published by any process only ever matches a session of this node.
+//! Session ids (`sid`) are `<node prefix>-<SessionId>-<token>`: the prefix is random per node,
+//! so a `meta.exclude_socket` published by any process only ever matches a session of this
+//! node; the token is random per session, so that no client can guess another's sid (a sid
+//! restores its session, `broker`).
 
-use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -43,7 +44,13 @@ use crate::metrics::{self, statsd, Counter, Gauge, Metrics, Sample};
 use crate::protocol::{server, DisconnectReason};
 use crate::rpc::metered::Metered;
 use crate::rpc::Controller;
+use crate::secret::random_token;
 pub use connection::UpgradeRequest;
+
+/// Length of a node's sid prefix (≈ 52 bits: two nodes never share one).
+const SID_PREFIX_CHARS: usize = 10;
+/// Length of a sid's per-session token (≈ 83 bits).
+const SID_TOKEN_CHARS: usize = 16;
 
 use connection::Host;
 use session::{Close, SessionHandle};
@@ -125,7 +132,7 @@ impl Node {
             tasks: TaskTracker::new(),
             runtime: OnceLock::new(),
             publications: OnceLock::new(),
-            sid_prefix: random_prefix(),
+            sid_prefix: random_token(SID_PREFIX_CHARS),
             redis: OnceLock::new(),
         })
     }
@@ -228,6 +235,12 @@ impl Node {
     /// A broadcast bigger than `max_outgoing_size` is refused (logged, counted): no client could
     /// take it within its budget.
     pub fn deliver(&self, stream: &str, data: &str, exclude: Option<SessionId>) -> usize {
+        self.deliver_as(stream, data, exclude, false)
+    }
+
+    /// [`Self::deliver`]; a `transient` broadcast is not placed in the stream's history (it
+    /// carries no position and a client catching up never gets it).
+    fn deliver_as(&self, stream: &str, data: &str, exclude: Option<SessionId>, transient: bool) -> usize {
         self.metrics.inc(Counter::BroadcastMsg);
         if data.len() > self.config.max_outgoing_size {
             self.metrics.inc(Counter::BroadcastRefused);
@@ -237,10 +250,10 @@ impl Node {
         }
         let reached = match &self.broker {
             // Placed and delivered under the stream's history lock (broker::Memory::publish).
-            Some(broker) => {
+            Some(broker) if !transient => {
                 broker.publish(stream, data, |data, at| self.hub.deliver_placed(data, at, exclude))
             }
-            None => self.hub.deliver(stream, data, exclude),
+            _ => self.hub.deliver(stream, data, exclude),
         };
         self.metrics.add(Counter::ServerMsg, reached as u64);
         reached
@@ -251,7 +264,12 @@ impl Node {
     /// session (its `sid`) that must not receive it; a sid of another node matches nobody
     /// here. False before `start`.
     pub fn publish(&self, stream: String, data: String, exclude_sid: Option<String>) -> bool {
-        self.enqueue(Publication::Broadcast(Broadcast { stream, data, exclude_socket: exclude_sid }))
+        self.enqueue(Publication::Broadcast(Broadcast {
+            stream,
+            data,
+            exclude_socket: exclude_sid,
+            transient: false,
+        }))
     }
 
     /// Parses an AnyCable publication body (one publication, a batch, or a remote disconnect
@@ -278,7 +296,7 @@ impl Node {
         match publication {
             Publication::Broadcast(broadcast) => {
                 let exclude = broadcast.exclude_socket.as_deref().and_then(|sid| self.session_id(sid));
-                self.deliver(&broadcast.stream, &broadcast.data, exclude)
+                self.deliver_as(&broadcast.stream, &broadcast.data, exclude, broadcast.transient)
             }
             Publication::Disconnect(disconnect) => {
                 self.disconnect_remote(&disconnect.identifiers, disconnect.reconnect)
@@ -304,14 +322,16 @@ impl Node {
         closed
     }
 
-    /// The session id (`sid`) of session `id` of this node, as clients and publishers see it.
+    /// A new session id (`sid`) for session `id` of this node, as clients and publishers see
+    /// it (each call makes another token).
     pub fn sid(&self, id: SessionId) -> String {
-        format!("{}-{id}", self.sid_prefix)
+        format!("{}-{id}-{}", self.sid_prefix, random_token(SID_TOKEN_CHARS))
     }
 
     /// The session of this node that `sid` names, if it is one of this node's.
     pub fn session_id(&self, sid: &str) -> Option<SessionId> {
-        sid.strip_prefix(self.sid_prefix.as_str())?.strip_prefix('-')?.parse().ok()
+        let rest = sid.strip_prefix(self.sid_prefix.as_str())?.strip_prefix('-')?;
+        rest.split_once('-')?.0.parse().ok()
     }
 
     /// Sessions and streams right now.
@@ -517,20 +537,6 @@ impl Drop for Slot {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
     }
-}
-
-/// Ten random base-36 characters (≈ 52 bits), from the process' hash keys (seeded from the OS),
-/// the pid and the time: unique enough that two nodes never share a prefix.
-fn random_prefix() -> String {
-    let seed = RandomState::new().hash_one((std::process::id(), SystemTime::now()));
-    let mut n = seed;
-    (0..10)
-        .map(|_| {
-            let digit = (n % 36) as u32;
-            n /= 36;
-            char::from_digit(digit, 36).unwrap_or('0')
-        })
-        .collect()
 }
 
 #[cfg(test)]
