@@ -109,6 +109,21 @@ impl Client {
         }
     }
 
+    /// Waits for the next tick of `ticks`, reading (and dropping) what arrives meanwhile: a
+    /// subscribed driver must read as any client does, or the server rightly drops it as too
+    /// slow once big payloads pile up.
+    pub(crate) async fn read_until_tick(&mut self, ticks: &mut tokio::time::Interval) {
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => return,
+                frame = self.next() => if frame.is_err() {
+                    ticks.tick().await;
+                    return;
+                }
+            }
+        }
+    }
+
     /// Performs `action` with `data`.
     pub(crate) async fn perform(&mut self, action: &str, mut data: Value) {
         data["action"] = json!(action);

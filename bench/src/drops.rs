@@ -86,15 +86,7 @@ pub(crate) async fn run(
     let started = Instant::now();
     let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / args.rate));
     for seq in 0..broadcasts {
-        loop {
-            tokio::select! {
-                _ = ticks.tick() => break,
-                frame = driver.next() => if frame.is_err() {
-                    ticks.tick().await;
-                    break;
-                }
-            }
-        }
+        driver.read_until_tick(&mut ticks).await;
         driver.perform("broadcast", json!({"payload": {"seq": seq, "sent_us": 0}})).await;
     }
     let sending_seconds = started.elapsed().as_secs_f64();

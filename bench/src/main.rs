@@ -182,17 +182,7 @@ pub(crate) async fn broadcast_phase(
     let pad = "x".repeat(args.payload.saturating_sub(40));
     let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / args.rate));
     for seq in 0..args.broadcasts {
-        // The driver is subscribed too: it reads (and drops) what arrives meanwhile, as any
-        // client does, or the server rightly drops it as too slow once big payloads pile up.
-        loop {
-            tokio::select! {
-                _ = ticks.tick() => break,
-                frame = driver.next() => if frame.is_err() {
-                    ticks.tick().await;
-                    break;
-                }
-            }
-        }
+        driver.read_until_tick(&mut ticks).await;
         let sent_us = epoch.elapsed().as_micros() as u64;
         driver.perform("broadcast", json!({"payload": {"seq": seq, "sent_us": sent_us, "pad": pad}})).await;
     }
