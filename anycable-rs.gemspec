@@ -19,7 +19,7 @@ Gem::Specification.new do |spec|
 
   # bench/'s manifest and sources ride along only because the cargo workspace lists them.
   spec.files = Dir[
-    "lib/**/*.rb", "lib/generators/**/*.tt", "exe/*", "ext/**/*.{rs,rb,toml,proto}", "bench/Cargo.toml", "bench/src/**/*.rs",
+    "lib/**/*.rb", "lib/generators/**/*.tt", "exe/*", "ext/**/*.{rs,rb,toml,proto,lua}", "bench/Cargo.toml", "bench/src/**/*.rs",
     "Cargo.toml", "Cargo.lock", "rustfmt.toml", "README.md", "LICENSE", "anycable-rs.gemspec"
   ] - Dir["ext/engine/proto/codegen/**/*"] # the code generator of rpc.proto runs in a checkout only
   spec.require_paths = ["lib"]

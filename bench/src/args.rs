@@ -48,6 +48,20 @@ pub(crate) struct Args {
     pub(crate) drop_for: f64,
     /// Whether drops-run clients speak AnyCable's extended protocol (`1`) or Action Cable's (`0`).
     pub(crate) extended: bool,
+    /// Seconds of the redeploy run (`redeploy`): broadcasts through Redis at `rate` while the
+    /// server restarts; 0: the usual run. Other phases are skipped.
+    pub(crate) redeploy_seconds: f64,
+    /// Seconds into the redeploy run when the server restarts.
+    pub(crate) restart_at: f64,
+    /// Shell command that restarts the server (SIGTERM, a new process, back up).
+    pub(crate) restart_command: String,
+    /// The Redis the redeploy run publishes to.
+    pub(crate) redis_url: String,
+    /// How the redeploy run publishes: `anycable` (placed by the `redis` broker's script) or
+    /// `action_cable` (Action Cable's Redis adapter format).
+    pub(crate) publish: String,
+    /// Path of the server's Prometheus endpoint, read after a redeploy (`rpc_call_total`).
+    pub(crate) metrics_path: Option<String>,
 }
 
 impl Args {
@@ -73,6 +87,12 @@ impl Args {
             drop_every: 15.0,
             drop_for: 2.0,
             extended: false,
+            redeploy_seconds: 0.0,
+            restart_at: 10.0,
+            restart_command: String::new(),
+            redis_url: "redis://127.0.0.1:6379".into(),
+            publish: "anycable".into(),
+            metrics_path: None,
         };
         let mut argv = std::env::args().skip(1);
         while let Some(flag) = argv.next() {
@@ -98,11 +118,23 @@ impl Args {
                 "--drop-every" => args.drop_every = number(&flag, &value),
                 "--drop-for" => args.drop_for = number(&flag, &value),
                 "--extended" => args.extended = number::<u8>(&flag, &value) == 1,
+                "--redeploy-seconds" => args.redeploy_seconds = number(&flag, &value),
+                "--restart-at" => args.restart_at = number(&flag, &value),
+                "--restart-command" => args.restart_command = value,
+                "--redis-url" => args.redis_url = value,
+                "--publish" => args.publish = value,
+                "--metrics-path" => args.metrics_path = Some(value),
                 _ => usage(&format!("unknown flag {flag}")),
             }
         }
         if args.rate <= 0.0 {
             usage("--rate must be positive");
+        }
+        if args.redeploy_seconds > 0.0 && args.restart_command.is_empty() {
+            usage("--redeploy-seconds needs --restart-command");
+        }
+        if !["anycable", "action_cable"].contains(&args.publish.as_str()) {
+            usage("--publish must be anycable or action_cable");
         }
         args
     }
@@ -117,7 +149,8 @@ fn usage(problem: &str) -> ! {
     eprintln!(
         "cable-bench: {problem}\nflags: --url --clients --connect-concurrency --pid --broadcasts --rate --payload \
          --performers --perform-seconds --header-bytes --settle-seconds --dead-peers --dead-wait --soak-seconds \
-         --churn --drops-seconds --drop-fraction --drop-every --drop-for --extended"
+         --churn --drops-seconds --drop-fraction --drop-every --drop-for --extended --redeploy-seconds \
+         --restart-at --restart-command --redis-url --publish --metrics-path"
     );
     std::process::exit(2)
 }

@@ -31,20 +31,22 @@ const WARM_UP: Duration = Duration::from_secs(5);
 
 /// What one receiver saw.
 #[derive(Debug, Default)]
-struct Seen {
+pub(crate) struct Seen {
     /// Times each broadcast (by seq) arrived.
-    counts: Vec<u8>,
+    pub(crate) counts: Vec<u8>,
     /// Arrivals with a seq lower than one received before.
-    out_of_order: usize,
-    reconnects: usize,
-    restored: usize,
-    failures: usize,
+    pub(crate) out_of_order: usize,
+    pub(crate) reconnects: usize,
+    pub(crate) restored: usize,
+    pub(crate) failures: usize,
+    /// When the first broadcast came after the latest reconnect.
+    pub(crate) resumed: Option<Instant>,
 }
 
 /// One receiver's link schedule: when (after its first connection and a 5 s warm-up) its first
 /// drop comes; the receivers' drops are spread over one `--drop-every`.
 #[derive(Debug, Clone, Copy)]
-struct Flaky {
+pub(crate) struct Flaky {
     first: Duration,
 }
 
@@ -58,31 +60,20 @@ pub(crate) async fn run(
     let broadcasts = (args.drops_seconds * args.rate).round() as usize;
     let flaky_count = (args.clients as f64 * args.drop_fraction).round() as usize;
     let stop = Arc::new(AtomicBool::new(false));
-    let gate = Arc::new(Semaphore::new(args.connect_concurrency));
     let every = Duration::from_secs_f64(args.drop_every);
-    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
-    let mut receivers = Vec::with_capacity(args.clients);
-    for i in 0..args.clients {
-        let flaky =
-            (i < flaky_count).then(|| Flaky { first: every.mul_f64((i as f64 + 1.0) / flaky_count as f64) });
-        let link = Link {
-            url: args.url.clone(),
-            cookie: cookie.to_owned(),
-            extra: Arc::clone(extra),
-            extended: args.extended,
-            broadcasts,
-            drop_every: every,
-            drop_for: Duration::from_secs_f64(args.drop_for),
-        };
-        let (stop, gate, ready) = (Arc::clone(&stop), Arc::clone(&gate), ready_tx.clone());
-        receivers.push(tokio::spawn(async move { link.run(flaky, &stop, &gate, ready).await }));
-    }
-    drop(ready_tx);
-    for _ in 0..args.clients {
-        if ready_rx.recv().await.is_none() {
-            break;
-        }
-    }
+    let link = Link {
+        url: args.url.clone(),
+        cookie: cookie.to_owned(),
+        extra: Arc::clone(extra),
+        extended: args.extended,
+        broadcasts,
+        drop_every: every,
+        drop_for: Duration::from_secs_f64(args.drop_for),
+    };
+    let flaky = |i: usize| {
+        (i < flaky_count).then(|| Flaky { first: every.mul_f64((i as f64 + 1.0) / flaky_count as f64) })
+    };
+    let receivers = start_receivers(args, &link, flaky, &stop).await;
     let started = Instant::now();
     let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / args.rate));
     for seq in 0..broadcasts {
@@ -103,22 +94,6 @@ pub(crate) async fn run(
     for receiver in receivers {
         all.push(receiver.await.expect("receiver task"));
     }
-    let summary = |seen: &[Seen]| {
-        let expected = (seen.len() * broadcasts) as f64;
-        let unique: usize = seen.iter().map(|s| s.counts.iter().filter(|&&n| n > 0).count()).sum();
-        let twice: usize =
-            seen.iter().map(|s| s.counts.iter().map(|&n| n.saturating_sub(1) as usize).sum::<usize>()).sum();
-        json!({
-            "clients": seen.len(),
-            "delivery_ratio": if expected > 0.0 { unique as f64 / expected } else { 0.0 },
-            "missed": expected as usize - unique,
-            "received_twice": twice,
-            "out_of_order": seen.iter().map(|s| s.out_of_order).sum::<usize>(),
-            "reconnects": seen.iter().map(|s| s.reconnects).sum::<usize>(),
-            "restored": seen.iter().map(|s| s.restored).sum::<usize>(),
-            "connect_failures": seen.iter().map(|s| s.failures).sum::<usize>(),
-        })
-    };
     let (flaky, steady) = all.split_at(flaky_count.min(all.len()));
     json!({
         "drops_seconds": args.drops_seconds,
@@ -128,21 +103,66 @@ pub(crate) async fn run(
         "sending_seconds": sending_seconds,
         "drop_every_seconds": args.drop_every,
         "drop_for_seconds": args.drop_for,
-        "all": summary(&all),
-        "dropped_clients": summary(flaky),
-        "steady_clients": summary(steady),
+        "all": summary(&all, broadcasts),
+        "dropped_clients": summary(flaky, broadcasts),
+        "steady_clients": summary(steady, broadcasts),
+    })
+}
+
+/// Starts `--clients` receivers connecting as `link` says (the i-th one's drops as `flaky(i)`
+/// says) and waits until each is subscribed once. They run until `stop`.
+pub(crate) async fn start_receivers(
+    args: &Args,
+    link: &Link,
+    flaky: impl Fn(usize) -> Option<Flaky>,
+    stop: &Arc<AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<Seen>> {
+    let gate = Arc::new(Semaphore::new(args.connect_concurrency));
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let mut receivers = Vec::with_capacity(args.clients);
+    for i in 0..args.clients {
+        let (link, flaky) = (link.clone(), flaky(i));
+        let (stop, gate, ready) = (Arc::clone(stop), Arc::clone(&gate), ready_tx.clone());
+        receivers.push(tokio::spawn(async move { link.run(flaky, &stop, &gate, ready).await }));
+    }
+    drop(ready_tx);
+    for _ in 0..args.clients {
+        if ready_rx.recv().await.is_none() {
+            break;
+        }
+    }
+    receivers
+}
+
+/// Delivery over `seen` receivers of `broadcasts` numbered broadcasts: the ratio, what was
+/// missed, received twice or out of order, and the reconnects (and restores).
+pub(crate) fn summary(seen: &[Seen], broadcasts: usize) -> Value {
+    let expected = (seen.len() * broadcasts) as f64;
+    let unique: usize = seen.iter().map(|s| s.counts.iter().filter(|&&n| n > 0).count()).sum();
+    let twice: usize =
+        seen.iter().map(|s| s.counts.iter().map(|&n| n.saturating_sub(1) as usize).sum::<usize>()).sum();
+    json!({
+        "clients": seen.len(),
+        "delivery_ratio": if expected > 0.0 { unique as f64 / expected } else { 0.0 },
+        "missed": expected as usize - unique,
+        "received_twice": twice,
+        "out_of_order": seen.iter().map(|s| s.out_of_order).sum::<usize>(),
+        "reconnects": seen.iter().map(|s| s.reconnects).sum::<usize>(),
+        "restored": seen.iter().map(|s| s.restored).sum::<usize>(),
+        "connect_failures": seen.iter().map(|s| s.failures).sum::<usize>(),
     })
 }
 
 /// How one receiver connects.
-struct Link {
-    url: String,
-    cookie: String,
-    extra: Arc<Vec<(String, String)>>,
-    extended: bool,
-    broadcasts: usize,
-    drop_every: Duration,
-    drop_for: Duration,
+#[derive(Clone)]
+pub(crate) struct Link {
+    pub(crate) url: String,
+    pub(crate) cookie: String,
+    pub(crate) extra: Arc<Vec<(String, String)>>,
+    pub(crate) extended: bool,
+    pub(crate) broadcasts: usize,
+    pub(crate) drop_every: Duration,
+    pub(crate) drop_for: Duration,
 }
 
 /// What an extended client remembers across reconnects.
@@ -156,7 +176,9 @@ struct Memory {
 }
 
 impl Link {
-    async fn run(
+    /// Connects, reads and reconnects (after a scheduled drop of a `flaky` receiver, or when the
+    /// server closes or goes away) until `stop`; says on `ready` when first subscribed.
+    pub(crate) async fn run(
         &self,
         flaky: Option<Flaky>,
         stop: &AtomicBool,
@@ -184,6 +206,7 @@ impl Link {
                 let _ = ready.send(());
             } else {
                 seen.reconnects += 1;
+                seen.resumed = None;
             }
             // Read until the link drops (scheduled), the socket fails, or the run ends.
             loop {
@@ -219,6 +242,7 @@ impl Link {
                     continue;
                 }
                 if let Some(seq) = value["message"]["seq"].as_u64().map(|s| s as usize) {
+                    seen.resumed.get_or_insert_with(Instant::now);
                     if let Some(count) = seen.counts.get_mut(seq) {
                         *count = count.saturating_add(1);
                     }

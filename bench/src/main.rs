@@ -10,8 +10,8 @@
 //! With `--pid`, memory and CPU are those of the server process and its descendants (Puma
 //! cluster workers), RSS and PSS (which splits pages shared after fork fairly).
 //!
-//! `--dead-peers`, `--soak-seconds` and `--drops-seconds` run other scenarios instead
-//! (`dead_peers`, `soak`, `drops`).
+//! `--dead-peers`, `--soak-seconds`, `--drops-seconds` and `--redeploy-seconds` run other
+//! scenarios instead (`dead_peers`, `soak`, `drops`, `redeploy`).
 //!
 //! ```text
 //! cable-bench --url http://127.0.0.1:3000 --clients 1000 --pid <server pid> \
@@ -23,6 +23,7 @@ mod client;
 mod dead_peers;
 mod drops;
 mod http;
+mod redeploy;
 mod soak;
 mod stats;
 
@@ -52,6 +53,11 @@ async fn main() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     if args.drops_seconds > 0.0 {
         println!("{}", drops::run(&args, &cookie, &extra, first).await);
+        return;
+    }
+    if args.redeploy_seconds > 0.0 {
+        drop(first);
+        println!("{}", redeploy::run(&args, &cookie, &extra).await);
         return;
     }
     let before = args.pid.map(stats::memory_kib);

@@ -128,6 +128,51 @@ RSpec.describe AnyCable::RS::Broadcaster do
     end
   end
 
+  context "with broker: redis" do
+    let(:config) do
+      AnyCable::RS::Config.new(broadcast_adapter: "redis", broker: "redis", redis_url: redis.url,
+                               redis_channel: "__placed__", history_limit: 2)
+    end
+    let(:store) { Redis.new(url: redis.url) }
+
+    after { store.close }
+
+    it "places each broadcast in its stream's history and PUBLISHes it with its place, batches and commands too" do
+      store.flushdb
+      messages = subscribe("__placed__")
+      broadcaster.broadcast("chat:1", '{"n":1}')
+      first = next_message(messages)
+      epoch = first.dig("meta", "epoch")
+      expect(epoch).to match(/\A[0-9A-Za-z]{6}\z/)
+      expect(first).to eq("stream" => "chat:1", "data" => '{"n":1}', "meta" => { "epoch" => epoch, "offset" => 1 })
+
+      broadcaster.batch do
+        broadcaster.broadcast("chat:1", '{"n":2}', exclude_socket: "sid-1")
+        broadcaster.broadcast("chat:2", '"other"')
+        broadcaster.broadcast("chat:1", '{"n":3}')
+      end
+      broadcaster.disconnect('{"user":"1"}')
+      expect(next_message(messages)).to eq(
+        [{ "stream" => "chat:1", "data" => '{"n":2}',
+           "meta" => { "exclude_socket" => "sid-1", "epoch" => epoch, "offset" => 2 } },
+         { "stream" => "chat:2", "data" => '"other"', "meta" => { "epoch" => epoch, "offset" => 1 } },
+         { "stream" => "chat:1", "data" => '{"n":3}', "meta" => { "epoch" => epoch, "offset" => 3 } }]
+      )
+      expect(next_message(messages)).to eq("command" => "disconnect",
+                                           "payload" => { "identifier" => '{"user":"1"}', "reconnect" => true })
+
+      history = store.xrange("__placed__:history:chat:1").map { |_id, fields| fields }
+      expect(history).to eq([{ "offset" => "2", "data" => '{"n":2}' }, { "offset" => "3", "data" => '{"n":3}' }])
+      expect(store.ttl("__placed__:history:chat:1")).to be_between(1, 300)
+      expect(store.get("__placed__:epoch")).to eq(epoch)
+
+      store.script(:flush) # a Redis that lost the script (a restart) gets it again
+      broadcaster.broadcast("chat:1", '{"n":4}')
+      expect(next_message(messages).dig("meta", "offset")).to eq(4)
+      expect(node).not_to have_received(:publish)
+    end
+  end
+
   context "when Redis goes away" do
     let(:outage) { SpecSupport::RedisServer.new.start }
     let(:config) { AnyCable::RS::Config.new(broadcast_adapter: "redis", redis_url: outage.url) }

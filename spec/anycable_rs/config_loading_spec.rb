@@ -110,6 +110,18 @@ RSpec.describe AnyCable::RS::Config, ".load" do
       expect(load.active_presets).to eq([])
     end
 
+    it "with Heroku Redis attached, broadcasts and the broker use it" do
+      config = load(dyno)
+      expect([config.broadcast_adapter, config.broker]).to eq(%w[local memory])
+      config = load(dyno.merge("REDIS_URL" => "rediss://:pw@redis.example:6380"))
+      expect([config.broadcast_adapter, config.broker]).to eq(%w[redis redis])
+      expect(config.check!).to eq(config)
+      config = load(dyno.merge("REDIS_URL" => "redis://r", "ANYCABLE_BROKER" => "memory"))
+      expect([config.broadcast_adapter, config.broker]).to eq(%w[redis memory])
+      config = load("REDIS_URL" => "redis://r", "ANYCABLE_BROKER" => "redis")
+      expect { config.check! }.to raise_error(AnyCable::RS::ConfigError, /`broadcast_adapter: redis` must be set/)
+    end
+
     it "never overrides the file, the environment or configure" do
       write("max_connections: 500\n")
       config = load(dyno.merge("ANYCABLE_SHUTDOWN_TIMEOUT" => "10"))

@@ -47,6 +47,7 @@ mod boot {
     fn init(ruby: &Ruby) -> Result<(), Error> {
         let native = ruby.define_module("AnyCable")?.define_module("RS")?.define_module("Native")?;
         native.const_set("ENGINE_VERSION", anycable_engine::VERSION)?;
+        native.const_set("BROKER_PUBLISH_SCRIPT", anycable_engine::broker::PUBLISH_SCRIPT)?;
         super::errors::init(ruby)?;
         super::engine_config::init(ruby, native)?;
         super::bridge::init(ruby, native)?;

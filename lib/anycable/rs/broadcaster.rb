@@ -10,7 +10,8 @@ module AnyCable
     # - with `broadcast_adapter: redis`, it is PUBLISHed to `redis_channel` (`__anycable__`) in
     #   AnyCable's JSON format, so the node of every process subscribed there (every Puma
     #   worker, every dyno, anycable-go too) delivers it — also from processes that serve no
-    #   clients (a console, `rails runner`, a job worker);
+    #   clients (a console, `rails runner`, a job worker); with `broker: redis` it is placed in
+    #   its stream's history first, by the same script, so every process sees one order;
     # - otherwise, or when Redis cannot be reached (or nobody is subscribed, e.g. while this
     #   process's own subscriber reconnects), it goes straight to this process's node, if the
     #   process has one: in-process delivery keeps working while Redis is away.
@@ -120,7 +121,7 @@ module AnyCable
       # did not take it.
       def dispatch(json)
         if (redis = publisher)
-          receivers = redis.publish(config.redis_channel, json.call)
+          receivers = to_redis(redis, json.call)
           return if receivers&.positive?
         end
         node = @node.call
@@ -130,6 +131,15 @@ module AnyCable
           nobody_listens
         end
         nil
+      end
+
+      # With `broker: redis` each broadcast gets its place in its stream's history on the way.
+      def to_redis(redis, message)
+        current = config
+        return redis.publish(current.redis_channel, message) unless current.broker == "redis"
+
+        redis.place(current.redis_channel, message,
+                    history_limit: current.history_limit, history_ttl: current.history_ttl.ceil)
       end
 
       def redis_options

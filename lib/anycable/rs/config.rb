@@ -177,9 +177,14 @@ module AnyCable
       end
 
       # Raises ConfigError when a setting lacks another one it needs: a Redis broadcast source
-      # (`broadcast_adapter: redis`, `action_cable_redis`) without `redis_url`. Not checked on
+      # (`broadcast_adapter: redis`, `action_cable_redis`) without `redis_url`, `broker: redis`
+      # without `broadcast_adapter: redis`. Not checked on
       # assignment, so settings can be given one at a time in any order (as in the engine).
       def check!
+        if broker == "redis" && broadcast_adapter != "redis"
+          raise ConfigError, "`broadcast_adapter: redis` must be set: broker is redis (broadcasts get their " \
+                             "stream position as they pass through Redis)"
+        end
         return self if redis_url
 
         if broadcast_adapter == "redis"
@@ -243,7 +248,7 @@ module AnyCable
           message = "unknown preset `#{name}` ignored (known: #{Presets::TABLE.keys.join(", ")}, none)"
           @warnings << message unless @warnings.include?(message)
         end
-        { "max_connections" => self.class.default_max_connections }.merge(Presets.defaults(names))
+        { "max_connections" => self.class.default_max_connections }.merge(Presets.defaults(names, @env))
       end
 
       # The engine shows secrets as "[FILTERED]" (its to_h can be logged); the value is the one

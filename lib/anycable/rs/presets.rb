@@ -9,10 +9,16 @@ module AnyCable
     module Presets
       # One dyno: 512 MiB and a 10k open-files limit (≈ 9k connections); Heroku kills a dyno
       # 30 s after SIGTERM, so shutdown must finish sooner. Logs go to stdout (see RS.logger).
+      # With Heroku Redis attached (REDIS_URL), broadcasts go through it to every dyno and the
+      # broker keeps history and sessions there, so clients resume after every restart.
       TABLE = {
         "heroku" => {
           detect: ->(env) { (env["HEROKU_APP_ID"] && env["HEROKU_DYNO_ID"]) || env["DYNO"] },
-          defaults: { "max_connections" => 9000, "shutdown_timeout" => 25 }
+          defaults: lambda do |env|
+            defaults = { "max_connections" => 9000, "shutdown_timeout" => 25 }
+            defaults.merge!("broadcast_adapter" => "redis", "broker" => "redis") if env["REDIS_URL"]
+            defaults
+          end
         }
       }.freeze
 
@@ -25,9 +31,9 @@ module AnyCable
         names.partition { |name| TABLE.key?(name) }
       end
 
-      # The defaults of `names`, later ones winning.
-      def self.defaults(names)
-        names.map { |name| TABLE.fetch(name)[:defaults] }.reduce({}, :merge)
+      # The defaults of `names` in `env`, later ones winning.
+      def self.defaults(names, env)
+        names.map { |name| TABLE.fetch(name)[:defaults].call(env) }.reduce({}, :merge)
       end
     end
   end

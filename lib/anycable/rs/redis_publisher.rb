@@ -1,5 +1,9 @@
 # frozen_string_literal: true
 
+require "digest"
+require "securerandom"
+require "anycable/rs/native"
+
 module AnyCable
   module RS
     # PUBLISHes broadcasts to Redis with the `redis` gem, which anycable-rs does not depend
@@ -12,6 +16,10 @@ module AnyCable
     # black-holed Redis never holds up every broadcast for a connect timeout.
     class RedisPublisher
       RETRY_INTERVAL = 1.0
+      # The epoch Redis takes when it has none (a fresh one each time: see #place).
+      EPOCH_CHARS = 6
+      PLACE_SCRIPT = Native::BROKER_PUBLISH_SCRIPT
+      PLACE_SHA = Digest::SHA1.hexdigest(PLACE_SCRIPT)
       # Seconds a connect, read or write may take.
       TIMEOUT = 2.0
 
@@ -45,16 +53,21 @@ module AnyCable
       # PUBLISH message on channel. Returns how many subscribers got it, or nil when Redis
       # could not be reached (logged once per outage).
       def publish(channel, message)
-        return nil if @state == :down && now < @retry_at
+        call { |redis| redis.publish(channel, message) }
+      end
 
-        receivers = client.publish(channel, message)
-        available
-        receivers
-      rescue Error
-        raise
-      rescue StandardError => e
-        unavailable(e)
-        nil
+      # PUBLISHes message (AnyCable's publication JSON) on channel after placing each broadcast
+      # in its stream's history (`broker: redis`; the script is the engine's, see
+      # Native::BROKER_PUBLISH_SCRIPT). Returns as #publish does.
+      def place(channel, message, history_limit:, history_ttl:)
+        argv = [channel, message, history_limit, history_ttl, SecureRandom.alphanumeric(EPOCH_CHARS)]
+        call do |redis|
+          redis.evalsha(PLACE_SHA, keys: [], argv: argv)
+        rescue Redis::CommandError => e
+          raise unless e.message.start_with?("NOSCRIPT")
+
+          redis.eval(PLACE_SCRIPT, keys: [], argv: argv)
+        end
       end
 
       # Whether the last attempt failed.
@@ -79,6 +92,19 @@ module AnyCable
       end
 
       private
+
+      def call
+        return nil if @state == :down && now < @retry_at
+
+        result = yield client
+        available
+        result
+      rescue Error
+        raise
+      rescue StandardError => e
+        unavailable(e)
+        nil
+      end
 
       def client
         current = @client

@@ -10,19 +10,12 @@
 // Output: {"rpc_calls":N,"clients":[{"name","kind","cut","received":[n...],"connects":[{reconnect,restored}]}]}
 // (rpc_calls: the app's RPC calls from before the first client connected until the end).
 import net from "node:net";
-import { createCable } from "@anycable/core";
-import ActionCable from "@rails/actioncable";
-import WebSocket from "ws";
+import { extendedClient, stockClient, useOrigin } from "./reliable_clients.mjs";
 
 const config = JSON.parse(process.argv[2] || "{}");
-
-// What @rails/actioncable touches outside the WebSocket (its ConnectionMonitor), as in
-// cable_client.mjs.
-globalThis.addEventListener ||= () => {};
-globalThis.removeEventListener ||= () => {};
-globalThis.document ||= { visibilityState: "visible" };
 const puma = new URL(config.puma);
 const identifier = { channel: "RoomChannel", room: "reliable" };
+useOrigin(config.puma);
 
 // The flaky link: forwards to Puma until `cut`, then refuses everything for `ms`.
 function flakyProxy() {
@@ -57,48 +50,6 @@ function flakyProxy() {
   };
 }
 
-function socketOptions(name) {
-  return { headers: { Cookie: `user=${name}` }, origin: config.puma };
-}
-
-function extendedClient(name, url, cut) {
-  const record = { name, kind: "extended", cut, received: [], connects: [] };
-  const cable = createCable(`${url}/cable`, {
-    protocol: "actioncable-v1-ext-json",
-    websocketImplementation: WebSocket,
-    websocketOptions: socketOptions(name),
-    protocolOptions: { pongs: true },
-    logLevel: process.env.CABLE_CLIENT_DEBUG ? "debug" : "error",
-  });
-  cable.on("connect", (event) => record.connects.push(event));
-  const channel = cable.subscribeTo("RoomChannel", { room: identifier.room });
-  channel.on("message", (message) => record.received.push(message.n));
-  return { record, subscribed: channel.ensureSubscribed(), stop: () => cable.disconnect() };
-}
-
-function stockClient(name, url, cut) {
-  const record = { name, kind: "stock", cut, received: [], connects: [] };
-  // The adapter is global and reconnects make new sockets: the user goes in the URL.
-  const consumer = ActionCable.createConsumer(`${url}/cable?user=${name}`);
-  const subscribed = new Promise((resolve) => {
-    consumer.subscriptions.create(identifier, {
-      connected: () => {
-        record.connects.push({ reconnect: record.connects.length > 0, restored: false });
-        resolve();
-      },
-      received: (data) => record.received.push(data.n),
-    });
-  });
-  return { record, subscribed, stop: () => consumer.disconnect() };
-}
-
-class OriginWebSocket extends WebSocket {
-  constructor(url, protocols) {
-    super(url, protocols, { origin: config.puma });
-  }
-}
-ActionCable.adapters.WebSocket = OriginWebSocket;
-
 // The app's RPC calls so far (GET /stats): connects, commands, disconnects.
 async function rpcCalls() {
   const response = await fetch(`${config.puma}/stats`);
@@ -123,11 +74,11 @@ async function main() {
   const clients = [];
   for (let i = 0; i < config.extended; i++) {
     const cut = i < config.cut;
-    clients.push(extendedClient(`ext${i}`, cut ? flaky : `ws://${puma.host}`, cut));
+    clients.push(extendedClient(`ext${i}`, cut ? flaky : `ws://${puma.host}`, cut, identifier.room));
   }
   for (let i = 0; i < (config.stock || 0) + (config.stock_cut || 0); i++) {
     const cut = i >= (config.stock || 0);
-    clients.push(stockClient(`stock${i}`, cut ? flaky : `ws://${puma.host}`, cut));
+    clients.push(stockClient(`stock${i}`, cut ? flaky : `ws://${puma.host}`, cut, identifier.room));
   }
   await Promise.all(clients.map((client) => client.subscribed));
 

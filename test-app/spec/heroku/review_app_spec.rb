@@ -5,10 +5,12 @@ require "json"
 require "net/http"
 require "socket"
 require "timeout"
+require "redis"
 
 ROOT = File.expand_path("../../..", __dir__) unless defined?(ROOT)
 require File.join(ROOT, "spec/integration/support/node_cable_client")
 require File.join(ROOT, "spec/support/free_port")
+require File.join(ROOT, "spec/support/redis_server")
 
 # The test-app as a Heroku review app in one dyno: app.json asks for what it needs, and the
 # Procfile's web command, run as it is with Heroku's environment, serves HTTP and WebSockets
@@ -28,7 +30,8 @@ RSpec.describe "Heroku review app" do
       expect(env["SECRET_KEY_BASE"]).to include("generator" => "secret")
       expect(env["SECRET_KEY_BASE"]).not_to include("value")
       expect(env.transform_values { |entry| entry["value"] }).to include(
-        "RAILS_ENV" => "production", "ANYCABLE_BROADCAST_ADAPTER" => "redis", "WEB_CONCURRENCY" => "1",
+        "RAILS_ENV" => "production", "ANYCABLE_BROADCAST_ADAPTER" => "redis", "ANYCABLE_BROKER" => "redis",
+        "WEB_CONCURRENCY" => "1",
         "RAILS_MAX_THREADS" => "5", "RAILS_LOG_TO_STDOUT" => "enabled"
       )
       expect(env.values).to all(include("description"))
@@ -114,12 +117,24 @@ RSpec.describe "Heroku review app" do
       end
     end
 
+    after { @redis&.destroy }
+
+    # Heroku's dyno environment with Heroku Redis attached: REDIS_URL, DYNO, and nothing that
+    # names an adapter or a broker; the Heroku preset picks Redis for both.
+    def with_heroku_redis
+      @redis = SpecSupport::RedisServer.new.start
+      { "REDIS_URL" => @redis.url, "DYNO" => "web.1", "ANYCABLE_BROADCAST_ADAPTER" => nil }
+    end
+
     {
-      "in single mode" => {},
-      "with WEB_CONCURRENCY=2 and RAILS_MAX_THREADS=3 (cluster mode)" => { "WEB_CONCURRENCY" => "2", "RAILS_MAX_THREADS" => "3" }
-    }.each do |mode, extra|
+      "in single mode" => -> { {} },
+      "with WEB_CONCURRENCY=2 and RAILS_MAX_THREADS=3 (cluster mode)" =>
+        -> { { "WEB_CONCURRENCY" => "2", "RAILS_MAX_THREADS" => "3" } },
+      "with Heroku Redis (the Heroku preset: broadcasts and the broker in Redis)" => -> { with_heroku_redis }
+    }.each do |mode, more|
       it "listens on $PORT #{mode}: GET / answers, /cable welcomes and chats; stops on SIGTERM" do
         port = FreePort.pick
+        extra = instance_exec(&more)
         start({ "PORT" => port.to_s, "RAILS_ENV" => "production", "RACK_ENV" => "production",
                 "SECRET_KEY_BASE" => "x" * 64, "RAILS_LOG_TO_STDOUT" => "enabled",
                 "ANYCABLE_BROADCAST_ADAPTER" => "local", "WEB_CONCURRENCY" => "1", "RAILS_MAX_THREADS" => "5",
@@ -139,8 +154,15 @@ RSpec.describe "Heroku review app" do
         welcome = @client.wait_for("frame") { |e| e.dig("data", "type") == "welcome" }["data"]
         expect(welcome["sid"]).to be_a(String) # anycable-rs' welcome
         @client.perform("chat", "speak", { body: "hello from the review app" })
-        expect(@client.wait_for_received("chat", timeout: 10))
-          .to include("user" => "reviewer", "body" => "hello from the review app")
+        received = @client.wait_for_received("chat", timeout: 10)
+        expect(received).to include("user" => "reviewer", "body" => "hello from the review app")
+        if @redis
+          # Placed by the Redis broker: the stream's history and its epoch are in Redis.
+          redis = Redis.new(url: @redis.url)
+          expect(redis.get("__anycable__:epoch")).to match(/\A\w{6}\z/)
+          expect(redis.keys("__anycable__:history:*").size).to eq(1)
+          redis.close
+        end
 
         @client.stop
         status = stop

@@ -4,7 +4,8 @@
 //! Accepted shapes:
 //! - one broadcast: `{"stream":"<name>","data":"<string>","meta":{"exclude_socket":"<sid>"}}`
 //!   (`meta` and its keys are optional; `meta.transient: true` keeps it out of stream history;
-//!   other keys are ignored);
+//!   `meta.epoch` with `meta.offset` is its place in its stream's history, given by the
+//!   `redis` broker's publish script (`broker::redis`); other keys are ignored);
 //! - a batch: a JSON array of such objects (and of disconnect commands), applied in order;
 //! - a remote disconnect:
 //!   `{"command":"disconnect","payload":{"identifier":"<identifiers JSON>","reconnect":true}}`
@@ -39,6 +40,17 @@ pub struct Broadcast {
     pub exclude_socket: Option<String>,
     /// `meta.transient`: delivered live only, never kept in the stream's history.
     pub transient: bool,
+    /// `meta.epoch` and `meta.offset`: the place the `redis` broker gave it in its stream.
+    pub position: Option<Position>,
+}
+
+/// A broadcast's place in its stream's history, as a publication carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position {
+    /// The broker generation.
+    pub epoch: String,
+    /// Its offset in the stream (from 1).
+    pub offset: u64,
 }
 
 /// A remote disconnect command.
@@ -93,6 +105,10 @@ struct RawMeta {
     exclude_socket: Option<String>,
     #[serde(default)]
     transient: bool,
+    #[serde(default)]
+    epoch: Option<String>,
+    #[serde(default)]
+    offset: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -161,10 +177,29 @@ impl RawItem {
             }
             text => text.to_owned(),
         };
-        let (exclude_socket, transient) = self
-            .meta
-            .map_or((None, false), |meta| (meta.exclude_socket.filter(|s| !s.is_empty()), meta.transient));
-        Ok(Publication::Broadcast(Broadcast { stream, data, exclude_socket, transient }))
+        let Some(meta) = self.meta else {
+            return Ok(Publication::Broadcast(Broadcast {
+                stream,
+                data,
+                exclude_socket: None,
+                transient: false,
+                position: None,
+            }));
+        };
+        let position = match (meta.epoch, meta.offset) {
+            (Some(epoch), Some(offset)) if !epoch.is_empty() && offset > 0 => {
+                Some(Position { epoch, offset })
+            }
+            _ => None,
+        };
+        let exclude_socket = meta.exclude_socket.filter(|s| !s.is_empty());
+        Ok(Publication::Broadcast(Broadcast {
+            stream,
+            data,
+            exclude_socket,
+            transient: meta.transient,
+            position,
+        }))
     }
 }
 
@@ -182,6 +217,7 @@ mod tests {
             data: data.into(),
             exclude_socket: exclude.map(str::to_owned),
             transient: false,
+            position: None,
         }
     }
 
@@ -199,6 +235,18 @@ mod tests {
             ..broadcast_of("s", r#""x""#, Some("n1-7"))
         });
         assert_eq!(parse_str(meta).unwrap(), vec![transient]);
+        let placed = r#"{"stream":"s","data":"1","meta":{"epoch":"e1","offset":7}}"#;
+        let position = Some(Position { epoch: "e1".into(), offset: 7 });
+        assert_eq!(
+            parse_str(placed).unwrap(),
+            vec![Publication::Broadcast(Broadcast { position, ..broadcast_of("s", "1", None) })]
+        );
+        let half = r#"{"stream":"s","data":"1","meta":{"epoch":"e1"}}"#;
+        assert_eq!(
+            parse_str(half).unwrap(),
+            vec![broadcast("s", "1", None)],
+            "an epoch without offset places nothing"
+        );
         let empty_exclude = r#"{"stream":"s","data":"1","meta":{"exclude_socket":""}}"#;
         assert_eq!(parse_str(empty_exclude).unwrap(), vec![broadcast("s", "1", None)]);
         // A non-string data value is delivered as that JSON value.

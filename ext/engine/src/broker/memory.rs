@@ -9,6 +9,11 @@
 //! Memory is bounded by `history_limit` messages per stream, `history_ttl`, and
 //! `history_max_bytes` over all streams: a broadcast that would pass the latter makes room by
 //! dropping its own stream's oldest messages (a request from before them is then rejected).
+//!
+//! With the `redis` broker this is the node's cache of what it saw: broadcasts come placed
+//! ([`Memory::place`]), a request the cache covers is answered from it
+//! ([`Memory::catch_up_cached`]), and one it does not is answered from what Redis holds merged
+//! with the cache, under the same lock ([`Memory::catch_up_remote`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, RandomState};
@@ -22,6 +27,7 @@ use crate::secret::random_token;
 
 use super::cached::CachedSession;
 use super::history::{HistoryError, Since};
+use super::redis::Remote;
 
 /// Length of an epoch: random per broker, so no two processes share one.
 const EPOCH_CHARS: usize = 6;
@@ -34,8 +40,10 @@ const SHARDS: usize = 64;
 const IDLE_STREAM_TTLS: u32 = 10;
 
 /// One stream's history.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct History {
+    /// The generation of its offsets: this broker's own, or (placed by Redis) Redis'.
+    epoch: Arc<str>,
     /// The offset of the last message placed (0: none yet).
     last: u64,
     /// Kept messages, oldest first, with consecutive offsets ending at `last`.
@@ -60,7 +68,7 @@ type Streams = HashMap<Arc<str>, Arc<Mutex<History>>>;
 #[derive(Debug)]
 pub struct Memory {
     /// Random per broker: positions of another process (or an earlier run) never match.
-    epoch: String,
+    epoch: Arc<str>,
     history_limit: usize,
     history_ttl: Duration,
     history_max_bytes: usize,
@@ -86,7 +94,7 @@ impl Memory {
     /// A broker with the history and session settings of `config` and a fresh epoch.
     pub fn new(config: &Config) -> Self {
         Self {
-            epoch: random_token(EPOCH_CHARS),
+            epoch: Arc::from(random_token(EPOCH_CHARS)),
             history_limit: config.history_limit,
             history_ttl: config.history_ttl,
             history_max_bytes: config.history_max_bytes,
@@ -112,7 +120,15 @@ impl Memory {
         let mut shard = locked(&self.shards[self.hasher.hash_one(name) as usize % SHARDS]);
         match shard.get(name) {
             Some(history) => Arc::clone(history),
-            None => Arc::clone(shard.entry(Arc::from(name)).or_default()),
+            None => {
+                let history = History {
+                    epoch: Arc::clone(&self.epoch),
+                    last: 0,
+                    entries: VecDeque::new(),
+                    touched: None,
+                };
+                Arc::clone(shard.entry(Arc::from(name)).or_insert_with(|| Arc::new(Mutex::new(history))))
+            }
         }
     }
 
@@ -126,23 +142,60 @@ impl Memory {
     ) -> T {
         let history = self.stream(stream);
         let mut history = locked(&history);
-        history.last += 1;
-        let offset = history.last;
+        let offset = history.last + 1;
+        self.keep(&mut history, stream, offset, data, deliver)
+    }
+
+    /// Keeps `data`, placed by Redis at `offset` of `epoch`, and hands it to `deliver` with
+    /// that place while the stream is locked. A place that does not follow the last one kept
+    /// (another epoch, or broadcasts this process did not see) starts the stream's cache over.
+    pub fn place<T>(
+        &self,
+        stream: &str,
+        epoch: &str,
+        offset: u64,
+        data: &str,
+        deliver: impl FnOnce(&BroadcastData, Placed<'_>) -> T,
+    ) -> T {
+        let history = self.stream(stream);
+        let mut history = locked(&history);
+        if *history.epoch != *epoch || offset != history.last + 1 {
+            self.forget(&mut history.entries, usize::MAX);
+            history.epoch = Arc::from(epoch);
+        }
+        self.keep(&mut history, stream, offset, data, deliver)
+    }
+
+    fn keep<T>(
+        &self,
+        history: &mut History,
+        stream: &str,
+        offset: u64,
+        data: &str,
+        deliver: impl FnOnce(&BroadcastData, Placed<'_>) -> T,
+    ) -> T {
+        history.last = offset;
         let now = Instant::now();
         history.touched = Some(now);
         let entry = Entry { offset, at: unix_now(), placed: now, data: BroadcastData::new(data) };
-        let delivered = deliver(&entry.data, Placed { stream, epoch: &self.epoch, offset });
+        let delivered = deliver(&entry.data, Placed { stream, epoch: &history.epoch, offset });
         let size = entry.data.len();
         history.entries.push_back(entry);
-        let mut total = self.bytes.fetch_add(size, Ordering::Relaxed) + size;
-        while history.entries.len() > self.history_limit
-            || (total > self.history_max_bytes && !history.entries.is_empty())
-        {
-            let Some(dropped) = history.entries.pop_front() else { break };
-            self.bytes.fetch_sub(dropped.data.len(), Ordering::Relaxed);
-            total -= dropped.data.len();
+        let total = self.bytes.fetch_add(size, Ordering::Relaxed) + size;
+        let over_limit = history.entries.len().saturating_sub(self.history_limit);
+        let mut dropped = self.forget(&mut history.entries, over_limit);
+        while total - dropped > self.history_max_bytes && !history.entries.is_empty() {
+            dropped += self.forget(&mut history.entries, 1);
         }
         delivered
+    }
+
+    /// Drops the `count` oldest entries; returns their bytes.
+    fn forget(&self, entries: &mut VecDeque<Entry>, count: usize) -> usize {
+        let count = count.min(entries.len());
+        let bytes = entries.drain(..count).map(|entry| entry.data.len()).sum();
+        self.bytes.fetch_sub(bytes, Ordering::Relaxed);
+        bytes
     }
 
     /// Hands `each` every kept message of `stream` after `since` (none when `since` is
@@ -160,28 +213,55 @@ impl Memory {
         let history = locked(&history);
         let answer = match since {
             None => Ok(()),
-            Some(since) => self.missed(&history, since).map(|first| {
-                for entry in history.entries.iter().skip(first) {
-                    each(&entry.data, Placed { stream, epoch: &self.epoch, offset: entry.offset });
-                }
-            }),
+            Some(since) => missed(&history, since).map(|first| replay(&history, stream, first, 0, &mut each)),
         };
         join();
         answer
     }
 
-    /// The index of the first entry a client with `since` missed.
-    fn missed(&self, history: &History, since: Since<'_>) -> Result<usize, HistoryError> {
-        match since {
-            Since::Time(at) => Ok(history.entries.iter().take_while(|entry| entry.at < at).count()),
-            Since::Offset { epoch, .. } if epoch != self.epoch => Err(HistoryError::Epoch),
-            Since::Offset { offset, .. } if offset > history.last => Err(HistoryError::Gone),
-            Since::Offset { offset, .. } if offset == history.last => Ok(history.entries.len()),
-            Since::Offset { offset, .. } => match history.entries.front() {
-                Some(first) if first.offset <= offset + 1 => Ok((offset + 1 - first.offset) as usize),
-                _ => Err(HistoryError::Gone),
-            },
+    /// [`Self::catch_up`] when this process's cache holds everything after `since` (`redis`
+    /// broker); `None`, with nothing handed over and `join` not called, when it does not and
+    /// Redis must be asked ([`Self::catch_up_remote`]).
+    pub fn catch_up_cached(
+        &self,
+        stream: &str,
+        since: Since<'_>,
+        mut each: impl FnMut(&BroadcastData, Placed<'_>),
+        join: impl FnOnce(),
+    ) -> Option<Result<(), HistoryError>> {
+        let history = self.stream(stream);
+        let history = locked(&history);
+        if !covers(&history, since) {
+            return None;
         }
+        let answer = missed(&history, since).map(|first| replay(&history, stream, first, 0, &mut each));
+        join();
+        Some(answer)
+    }
+
+    /// Answers `since` from `remote` (what Redis held when asked) and then from this process's
+    /// cache for what was placed after that, then calls `join`, all while the stream is locked:
+    /// as [`Self::catch_up`], every broadcast is handed over once, before `join` or live after.
+    pub fn catch_up_remote(
+        &self,
+        stream: &str,
+        since: Since<'_>,
+        remote: &Remote,
+        mut each: impl FnMut(&BroadcastData, Placed<'_>),
+        join: impl FnOnce(),
+    ) -> Result<(), HistoryError> {
+        let history = self.stream(stream);
+        let history = locked(&history);
+        let answer = remote_missed(remote, since).map(|(epoch, first)| {
+            for entry in &remote.entries[first..] {
+                each(&BroadcastData::new(&entry.data), Placed { stream, epoch, offset: entry.offset });
+            }
+            if *history.epoch == *epoch {
+                replay(&history, stream, 0, remote.last, &mut each);
+            }
+        });
+        join();
+        answer
     }
 
     /// Keeps `session` under `sid` for `sessions_ttl` from now (replacing what was kept).
@@ -228,6 +308,70 @@ impl Memory {
         let streams = self.shards.iter().map(|shard| locked(shard).len()).sum();
         (streams, self.bytes.load(Ordering::Relaxed))
     }
+}
+
+/// Hands `each` the entries of `history` from index `first` on whose offset is past `after`.
+fn replay(
+    history: &History,
+    stream: &str,
+    first: usize,
+    after: u64,
+    each: &mut impl FnMut(&BroadcastData, Placed<'_>),
+) {
+    for entry in history.entries.iter().skip(first).filter(|entry| entry.offset > after) {
+        each(&entry.data, Placed { stream, epoch: &history.epoch, offset: entry.offset });
+    }
+}
+
+/// The index of the first entry a client with `since` missed.
+fn missed(history: &History, since: Since<'_>) -> Result<usize, HistoryError> {
+    match since {
+        Since::Time(at) => Ok(history.entries.iter().take_while(|entry| entry.at < at).count()),
+        Since::Offset { epoch, .. } if *epoch != *history.epoch => Err(HistoryError::Epoch),
+        Since::Offset { offset, .. } if offset > history.last => Err(HistoryError::Gone),
+        Since::Offset { offset, .. } if offset == history.last => Ok(history.entries.len()),
+        Since::Offset { offset, .. } => match history.entries.front() {
+            Some(first) if first.offset <= offset + 1 => Ok((offset + 1 - first.offset) as usize),
+            _ => Err(HistoryError::Gone),
+        },
+    }
+}
+
+/// Whether a cache holds everything after `since` (so Redis need not be asked).
+fn covers(history: &History, since: Since<'_>) -> bool {
+    match since {
+        Since::Offset { epoch, offset } => {
+            *history.epoch == *epoch
+                && history.last > 0
+                && offset <= history.last
+                && (offset == history.last || history.entries.front().is_some_and(|f| f.offset <= offset + 1))
+        }
+        Since::Time(at) => history.entries.front().is_some_and(|first| first.at < at),
+    }
+}
+
+/// The epoch and the index of the first entry of `remote` a client with `since` missed.
+fn remote_missed<'r>(remote: &'r Remote, since: Since<'_>) -> Result<(&'r str, usize), HistoryError> {
+    let Some(epoch) = remote.epoch.as_deref() else {
+        // Redis never placed a broadcast (or lost its data): a position is of another epoch.
+        return match since {
+            Since::Time(_) => Ok(("", 0)),
+            Since::Offset { .. } => Err(HistoryError::Epoch),
+        };
+    };
+    let first = match since {
+        Since::Time(at) => remote.entries.iter().take_while(|entry| entry.at < at).count(),
+        Since::Offset { epoch: theirs, .. } if theirs != epoch => return Err(HistoryError::Epoch),
+        Since::Offset { offset, .. } if offset > remote.last => return Err(HistoryError::Gone),
+        Since::Offset { offset, .. } if offset == remote.last => remote.entries.len(),
+        Since::Offset { offset, .. } => match remote.entries.first() {
+            Some(first) if first.offset <= offset + 1 => {
+                remote.entries.iter().take_while(|entry| entry.offset <= offset).count()
+            }
+            _ => return Err(HistoryError::Gone),
+        },
+    };
+    Ok((epoch, first))
 }
 
 #[cfg(test)]

@@ -4,13 +4,99 @@
 //! that left so they can be restored without calling the app.
 //!
 //! [`Memory`] keeps both in this process: a new epoch per process start, so history and
-//! sessions do not outlive it or reach other processes. The hub stays the only fan-out: the
-//! broker hands it each broadcast with its place, and live delivery never waits for the broker.
+//! sessions do not outlive it or reach other processes. With `broker: redis`, [`Broker`] adds a
+//! [`Store`] in Redis: broadcasts are placed by the publish script as they pass through Redis,
+//! `Memory` is this node's cache of what it saw, and Redis answers what the cache cannot and
+//! keeps sessions for every process. The hub stays the only fan-out, and live delivery never
+//! waits for the broker or depends on Redis being up.
 
 mod cached;
 mod history;
 mod memory;
+pub mod redis;
+
+use std::sync::Arc;
 
 pub use cached::{CachedSession, CachedSubscription};
 pub use history::{HistoryError, Since};
 pub use memory::Memory;
+pub use redis::{Store, PUBLISH_SCRIPT};
+
+use crate::config::{BrokerAdapter, Config};
+use crate::protocol::{BroadcastData, Placed};
+
+/// History and kept sessions: in this process, and with `broker: redis` in Redis as well.
+#[derive(Debug)]
+pub struct Broker {
+    memory: Memory,
+    redis: Option<Arc<Store>>,
+}
+
+impl Broker {
+    /// The broker `config.broker` asks for; `None` for `none`.
+    pub fn new(config: &Config) -> Option<Self> {
+        let redis = match config.broker {
+            BrokerAdapter::None => return None,
+            BrokerAdapter::Memory => None,
+            BrokerAdapter::Redis => Some(Arc::new(Store::new(config))),
+        };
+        Some(Self { memory: Memory::new(config), redis })
+    }
+
+    /// This process's part: with `redis`, the cache of what this node saw.
+    pub fn memory(&self) -> &Memory {
+        &self.memory
+    }
+
+    /// The Redis part, with `broker: redis`.
+    pub fn redis(&self) -> Option<&Arc<Store>> {
+        self.redis.as_ref()
+    }
+
+    /// Whether sessions are kept (`sessions_ttl` above 0).
+    pub fn keeps_sessions(&self) -> bool {
+        self.memory.keeps_sessions()
+    }
+
+    /// The session kept under `sid`: this process's, else Redis'. `Err` when Redis could not
+    /// be asked (the client then connects anew).
+    pub async fn restore_session(&self, sid: &str) -> Result<Option<CachedSession>, String> {
+        match (self.memory.restore_session(sid), &self.redis) {
+            (Some(session), _) => Ok(Some(session)),
+            (None, Some(redis)) => redis.restore_session(sid).await,
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// Hands `each` what a client with `since` missed of `stream`, in order, then calls `join`
+    /// (see [`Memory::catch_up`]). With Redis, the node's cache answers when it can; otherwise
+    /// Redis is read first (no lock held meanwhile) and merged with the cache. `Err(Err(_))`
+    /// when Redis could not be read (the stream still joins).
+    pub async fn catch_up(
+        &self,
+        stream: &str,
+        since: Option<Since<'_>>,
+        mut each: impl FnMut(&BroadcastData, Placed<'_>),
+        join: impl FnOnce(),
+    ) -> Result<Result<(), HistoryError>, String> {
+        let (Some(redis), Some(since)) = (&self.redis, since) else {
+            return Ok(self.memory.catch_up(stream, since, each, join));
+        };
+        let mut join = Some(join);
+        let mut join_once = || {
+            if let Some(join) = join.take() {
+                join();
+            }
+        };
+        if let Some(answer) = self.memory.catch_up_cached(stream, since, &mut each, &mut join_once) {
+            return Ok(answer);
+        }
+        match redis.history(stream).await {
+            Ok(remote) => Ok(self.memory.catch_up_remote(stream, since, &remote, each, join_once)),
+            Err(error) => {
+                let _ = self.memory.catch_up(stream, Some(since), each, join_once);
+                Err(error)
+            }
+        }
+    }
+}

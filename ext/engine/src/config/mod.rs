@@ -77,10 +77,16 @@ pub enum BrokerAdapter {
     None,
     /// In this process (lost on restart; each process has its own epoch).
     Memory,
+    /// In Redis (`redis_url`), shared by every process publishing and serving through it:
+    /// history and sessions outlive a restart and reach every Puma worker and dyno.
+    Redis,
 }
 
-const BROKER_ADAPTERS: kinds::Choice<BrokerAdapter> =
-    kinds::Choice(&[("memory", BrokerAdapter::Memory), ("none", BrokerAdapter::None)]);
+const BROKER_ADAPTERS: kinds::Choice<BrokerAdapter> = kinds::Choice(&[
+    ("memory", BrokerAdapter::Memory),
+    ("redis", BrokerAdapter::Redis),
+    ("none", BrokerAdapter::None),
+]);
 
 /// Log verbosity, as AnyCable names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -156,8 +162,10 @@ settings! {
     /// check. Stock Action Cable clients never answer pings and are not checked.
     pong_timeout: Duration = Duration::from_secs(6), kinds::Seconds { min: 0, max: 3600 };
     /// Where stream history and the sessions of clients that left are kept, for clients that
-    /// reconnect with the extended protocol: `memory` (this process: lost on restart) or `none`
-    /// (broadcasts carry no stream position, nothing is restored).
+    /// reconnect with the extended protocol: `memory` (this process: lost on restart), `redis`
+    /// (Redis Streams and keys at `redis_url`, shared by every process and kept over restarts;
+    /// needs `broadcast_adapter: redis`) or `none` (broadcasts carry no stream position, nothing
+    /// is restored).
     broker: BrokerAdapter = BrokerAdapter::Memory, BROKER_ADAPTERS;
     /// Most messages kept per stream for clients catching up.
     history_limit: usize = 100, kinds::Int { min: 1, max: 1_000_000, unit: "a whole number" };
@@ -327,6 +335,14 @@ impl Config {
     /// Not part of [`Self::from_map`], so settings can be given one at a time in any order;
     /// the node checks when it starts (and logs the error, keeping in-process delivery).
     pub fn check(&self) -> Result<(), ConfigError> {
+        if self.broker == BrokerAdapter::Redis && self.broadcast_adapter != BroadcastAdapter::Redis {
+            return Err(ConfigError::Missing {
+                key: "broadcast_adapter: redis",
+                needed_by:
+                    "broker is redis (broadcasts get their stream position as they pass through Redis)"
+                        .to_owned(),
+            });
+        }
         if self.redis_url.is_none() {
             let needed_by = if self.broadcast_adapter == BroadcastAdapter::Redis {
                 Some("broadcast_adapter is redis (set redis_url or REDIS_URL)")

@@ -58,6 +58,10 @@ fn redis_sources_need_a_url() {
     assert!(!c.uses_redis(), "a REDIS_URL alone starts nothing");
     assert_eq!(c.check(), Ok(()));
     assert!(!Config::default().redis_tls_verify);
+    let err = from(json!({"broker": "redis", "redis_url": "redis://h"})).unwrap().check().unwrap_err();
+    assert!(err.to_string().starts_with("`broadcast_adapter: redis` must be set: broker is redis"), "{err}");
+    let c = from(json!({"broker": "redis", "broadcast_adapter": "redis", "redis_url": "redis://h"})).unwrap();
+    assert_eq!(c.check(), Ok(()));
 }
 
 #[test]

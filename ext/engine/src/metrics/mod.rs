@@ -30,11 +30,16 @@ pub enum Counter {
     DisconnectedSlowClients,
     /// Broadcasts refused when published: bigger than `max_outgoing_size`.
     BroadcastRefused,
+    /// Broadcasts delivered without a stream position under `broker: redis` (published while
+    /// Redis was away, or by a publisher that does not place them): live only, no history.
+    BroadcastUnplaced,
+    /// Calls to the `redis` broker that failed (history read, session kept or restored).
+    BrokerErrors,
 }
 
 impl Counter {
     /// Every counter, in reporting order.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 10] = [
         Self::ClientMsg,
         Self::ServerMsg,
         Self::BroadcastMsg,
@@ -43,6 +48,8 @@ impl Counter {
         Self::FailedAuths,
         Self::DisconnectedSlowClients,
         Self::BroadcastRefused,
+        Self::BroadcastUnplaced,
+        Self::BrokerErrors,
     ];
 
     /// AnyCable's name.
@@ -56,6 +63,8 @@ impl Counter {
             Self::FailedAuths => "failed_auths_total",
             Self::DisconnectedSlowClients => "disconnected_slow_clients_total",
             Self::BroadcastRefused => "broadcast_refused_total",
+            Self::BroadcastUnplaced => "broadcast_unplaced_total",
+            Self::BrokerErrors => "broker_errors_total",
         }
     }
 
@@ -72,6 +81,8 @@ impl Counter {
             Self::BroadcastRefused => {
                 "The total number of broadcasts refused for being over max_outgoing_size"
             }
+            Self::BroadcastUnplaced => "The total number of broadcasts delivered without a stream position",
+            Self::BrokerErrors => "The total number of failed broker calls",
         }
     }
 }

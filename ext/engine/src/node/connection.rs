@@ -29,7 +29,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::broker::{CachedSession, CachedSubscription, Memory, Since};
+use crate::broker::{Broker, CachedSession, CachedSubscription, Since};
 use crate::config::Config;
 use crate::handshake;
 use crate::hub::{Hub, SessionId, Subscribed, Subscriber, Unsubscribed};
@@ -72,13 +72,16 @@ pub(crate) trait Host: Send + Sync + 'static {
     /// Where `Connect`, `Command` and `Disconnect` calls go.
     fn controller(&self) -> &dyn Controller;
     /// Stream history and kept sessions, unless `broker` is `none`.
-    fn broker(&self) -> Option<&Memory>;
+    fn broker(&self) -> Option<&Broker>;
     /// The node's counters.
     fn counters(&self) -> &Metrics;
     /// Tasks that shutdown waits for (the writer, the `Disconnect` call).
     fn tasks(&self) -> &TaskTracker;
     /// Cancelled when shutdown starts.
     fn shutdown_signal(&self) -> &CancellationToken;
+    /// Whether broadcasts of other processes reach this node now: its Redis subscriber is
+    /// connected, or it has none.
+    fn receiving(&self) -> bool;
     /// The session was welcomed: it is live from now on.
     fn welcomed(&self, session: &SessionHandle, identifiers: &Arc<str>);
     /// The welcomed session ended.
@@ -97,6 +100,12 @@ const RPC_DEADLINE: Duration = Duration::from_secs(30);
 /// they go live without one. Extended clients send it at once, one round trip after the
 /// restored welcome; until then broadcasts are kept by the broker, not lost to them.
 const RESTORED_JOIN_WAIT: Duration = Duration::from_secs(5);
+
+/// Longest wait of a history request with `broker: redis` for the node's Redis subscriber (a
+/// node starts it with its first client): what Redis places before the subscriber listens is
+/// read from Redis, what it places after arrives live; a request answered in between would miss
+/// what was placed then.
+const SUBSCRIBER_WAIT: Duration = Duration::from_secs(2);
 
 /// Query parameter and header with which an extended client names the session to restore.
 const RESTORE_SID_PARAM: &str = "sid";
@@ -226,7 +235,7 @@ pub(super) async fn live<R: AsyncRead + Unpin>(
     };
     let shutdown = connection.node.shutdown_signal().clone();
     let mut early = None;
-    let welcomed = if let Some(cached) = connection.restorable() {
+    let welcomed = if let Some(cached) = connection.restorable().await {
         connection.restore(cached);
         true
     } else {
@@ -269,6 +278,7 @@ fn close_reason(requested: Option<Close>) -> &'static str {
     match requested {
         Some(Close::Disconnect(reason)) => reason.as_str(),
         Some(Close::Quiet) => "closed",
+        Some(Close::Restart) => "server_restart",
         Some(Close::Protocol(..)) => "protocol_error",
         Some(Close::ClosedByClient) => "client_closed",
         None => "socket_error",
@@ -282,7 +292,7 @@ impl Connection {
 
     /// The kept session the client asked to restore, when it may: extended protocol, a
     /// broker that keeps sessions, and a `sid` it knows.
-    fn restorable(&self) -> Option<CachedSession> {
+    async fn restorable(&self) -> Option<CachedSession> {
         let broker = self.node.broker().filter(|broker| self.extended && broker.keeps_sessions())?;
         let sid = self
             .env
@@ -290,11 +300,18 @@ impl Connection {
             .get(RESTORE_SID_HEADER)
             .cloned()
             .or_else(|| query_param(&self.env.url, RESTORE_SID_PARAM))?;
-        let cached = broker.restore_session(&sid);
-        if cached.is_none() {
-            tracing::debug!(sid = %self.sid, previous = %sid, "no session to restore: connecting");
+        match broker.restore_session(&sid).await {
+            Ok(Some(cached)) => Some(cached),
+            Ok(None) => {
+                tracing::debug!(sid = %self.sid, previous = %sid, "no session to restore: connecting");
+                None
+            }
+            Err(error) => {
+                self.node.counters().inc(Counter::BrokerErrors);
+                tracing::debug!(sid = %self.sid, previous = %sid, %error, "session not restored: connecting");
+                None
+            }
         }
-        cached
     }
 
     /// Takes a kept session over: its identifiers, state and subscriptions, without calling
@@ -361,6 +378,18 @@ impl Connection {
         }
     }
 
+    /// How the session is closed when the server shuts down: with `server_restart`, or, when a
+    /// later process can restore it (an extended client, sessions kept in Redis), as
+    /// [`Close::Restart`].
+    fn restart(&self) -> Close {
+        let kept_elsewhere = self.node.broker().is_some_and(|b| b.redis().is_some() && b.keeps_sessions());
+        if self.extended && kept_elsewhere {
+            Close::Restart
+        } else {
+            Close::Disconnect(DisconnectReason::ServerRestart)
+        }
+    }
+
     /// Reads client frames, starting with `early` (sent before the welcome), until the client
     /// leaves, a close is requested or shutdown starts.
     async fn read<R: AsyncRead + Unpin>(&mut self, mut source: Source<R>, mut early: Option<Frame>) {
@@ -381,7 +410,7 @@ impl Connection {
                     biased;
                     _ = control.reader_closed() => return,
                     _ = shutdown.cancelled() => {
-                        control.close(Close::Disconnect(DisconnectReason::ServerRestart));
+                        control.close(self.restart());
                         return;
                     }
                     () = sleep_until(join_by), if join_by.is_some() => {
@@ -461,7 +490,7 @@ impl Connection {
             }
             (Command::History, true) => {
                 let history = command.history.unwrap_or_default();
-                return self.history(&command.identifier, &history);
+                return self.history(&command.identifier, &history).await;
             }
             _ => {}
         }
@@ -483,7 +512,7 @@ impl Connection {
                 self.apply(command.command, &command.identifier, reply, history.is_some());
                 if let Some(history) = history {
                     if self.subscriptions.contains_key(command.identifier.as_str()) {
-                        self.history(&command.identifier, &history);
+                        self.history(&command.identifier, &history).await;
                     }
                 }
             }
@@ -589,13 +618,19 @@ impl Connection {
     /// Answers a history request for `identifier` (subscribed): what each stream missed, from
     /// the position the client gave for it or else from `since`, then `confirm_history`, or
     /// `reject_history` when some of it is gone. Waiting streams join as they are answered.
-    fn history(&mut self, identifier: &str, request: &HistoryRequest) {
+    async fn history(&mut self, identifier: &str, request: &HistoryRequest) {
         let Some(subscription) = self.subscriptions.get_mut(identifier) else { return };
         let node = &self.node;
         let Some(broker) = node.broker() else {
             self.handle.send(Utf8Bytes::from(server::reject_history(identifier)));
             return;
         };
+        if broker.redis().is_some() {
+            let deadline = Instant::now() + SUBSCRIBER_WAIT;
+            while !node.receiving() && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
         let (handle, sid) = (&self.handle, &self.sid);
         let mut sent = 0;
         let mut rejected = false;
@@ -616,11 +651,17 @@ impl Connection {
                     node.hub().subscribe(stream, &subscription.identifier, handle.clone());
                 }
             };
-            if let Err(error) = broker.catch_up(stream, since, each, join) {
-                let stream = Clipped(stream);
-                tracing::debug!(%sid, %stream, %error, "history rejected");
-                rejected = true;
-            }
+            let error = match broker.catch_up(stream, since, each, join).await {
+                Ok(Ok(())) => continue,
+                Ok(Err(error)) => error.to_string(),
+                Err(error) => {
+                    node.counters().inc(Counter::BrokerErrors);
+                    error
+                }
+            };
+            let stream = Clipped(stream);
+            tracing::debug!(%sid, %stream, %error, "history rejected");
+            rejected = true;
         }
         node.counters().add(Counter::ServerMsg, sent + 1);
         let answer =
@@ -653,7 +694,18 @@ impl Connection {
     fn finish(mut self) {
         let broker = self.node.broker().filter(|broker| self.extended && broker.keeps_sessions());
         if let Some(broker) = broker.filter(|_| resumable(self.control.requested())) {
-            broker.commit_session(&self.sid, self.cached());
+            let session = self.cached();
+            if let Some(store) = broker.redis() {
+                let (store, node, sid, session) =
+                    (Arc::clone(store), Arc::clone(&self.node), self.sid.clone(), session.clone());
+                // Tracked: a graceful shutdown waits for it, so a restart keeps the session.
+                self.node.tasks().spawn(async move {
+                    if store.commit_session(&sid, &session).await.is_err() {
+                        node.counters().inc(Counter::BrokerErrors);
+                    }
+                });
+            }
+            broker.memory().commit_session(&self.sid, session);
         }
         let mut istate = StringMap::new();
         let mut subscriptions = Vec::with_capacity(self.subscriptions.len());
@@ -710,6 +762,7 @@ fn resumable(close: Option<Close>) -> bool {
         close,
         None | Some(
             Close::ClosedByClient
+                | Close::Restart
                 | Close::Disconnect(
                     DisconnectReason::ServerRestart | DisconnectReason::TooSlow | DisconnectReason::NoPong
                 )

@@ -19,7 +19,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::broker::Memory;
+use crate::broker::Broker;
 use crate::config::Config;
 use crate::hub::{Hub, SessionId};
 use crate::metrics::Metrics;
@@ -97,7 +97,7 @@ struct FuzzHost {
     config: Config,
     hub: Hub<SessionHandle>,
     controller: Scripted,
-    broker: Memory,
+    broker: Option<Broker>,
     counters: Metrics,
     tasks: TaskTracker,
     shutdown: CancellationToken,
@@ -113,7 +113,7 @@ impl FuzzHost {
             ..Config::default()
         };
         Self {
-            broker: Memory::new(&config),
+            broker: Broker::new(&config),
             config,
             hub: Hub::new(),
             controller: Scripted,
@@ -134,8 +134,8 @@ impl Host for FuzzHost {
     fn controller(&self) -> &dyn Controller {
         &self.controller
     }
-    fn broker(&self) -> Option<&Memory> {
-        Some(&self.broker)
+    fn broker(&self) -> Option<&Broker> {
+        self.broker.as_ref()
     }
     fn counters(&self) -> &Metrics {
         &self.counters
@@ -145,6 +145,9 @@ impl Host for FuzzHost {
     }
     fn shutdown_signal(&self) -> &CancellationToken {
         &self.shutdown
+    }
+    fn receiving(&self) -> bool {
+        true
     }
     fn welcomed(&self, _session: &SessionHandle, _identifiers: &Arc<str>) {}
     fn left(&self, _session: SessionId, _identifiers: &str) {}

@@ -32,16 +32,16 @@ mod socket;
 mod writer;
 
 use crate::broadcast::action_cable::ChannelNames;
-use crate::broadcast::publication::{self, Broadcast, Publication, PublicationError};
+use crate::broadcast::publication::{self, Broadcast, Position, Publication, PublicationError};
 use crate::broadcast::redis::{Settings, Status, Subscriber};
 use crate::broadcast::router::{Recipients, Router};
 use crate::broadcast::Target;
-use crate::broker::Memory;
-use crate::config::{BroadcastAdapter, BrokerAdapter, Config};
+use crate::broker::Broker;
+use crate::config::{BroadcastAdapter, Config};
 use crate::hub::{Hub, SessionId, Subscriber as _};
 use crate::logging::Clipped;
 use crate::metrics::{self, statsd, Counter, Gauge, Metrics, Sample};
-use crate::protocol::{server, DisconnectReason};
+use crate::protocol::{server, DisconnectReason, Placed};
 use crate::rpc::metered::Metered;
 use crate::rpc::Controller;
 use crate::secret::random_token;
@@ -99,7 +99,7 @@ pub struct Node {
     /// Which Redis channels this node listens to and what their messages mean.
     router: Router,
     /// Stream history and kept sessions (`broker`); every broadcast goes through it.
-    broker: Option<Memory>,
+    broker: Option<Broker>,
 }
 
 impl std::fmt::Debug for Node {
@@ -116,7 +116,7 @@ impl Node {
             (config.broadcast_adapter == BroadcastAdapter::Redis).then(|| config.redis_channel.clone());
         let metrics = Arc::new(Metrics::default());
         let metered = Arc::new(Metered::new(controller, Arc::clone(&metrics)));
-        let broker = (config.broker == BrokerAdapter::Memory).then(|| Memory::new(&config));
+        let broker = Broker::new(&config);
         Arc::new(Self {
             broker,
             router: Router::new(anycable, action_cable),
@@ -235,12 +235,20 @@ impl Node {
     /// A broadcast bigger than `max_outgoing_size` is refused (logged, counted): no client could
     /// take it within its budget.
     pub fn deliver(&self, stream: &str, data: &str, exclude: Option<SessionId>) -> usize {
-        self.deliver_as(stream, data, exclude, false)
+        self.deliver_as(stream, data, exclude, false, None)
     }
 
     /// [`Self::deliver`]; a `transient` broadcast is not placed in the stream's history (it
-    /// carries no position and a client catching up never gets it).
-    fn deliver_as(&self, stream: &str, data: &str, exclude: Option<SessionId>, transient: bool) -> usize {
+    /// carries no position and a client catching up never gets it). Under `broker: redis`
+    /// only broadcasts that come with their `position` are placed; others are live only.
+    fn deliver_as(
+        &self,
+        stream: &str,
+        data: &str,
+        exclude: Option<SessionId>,
+        transient: bool,
+        position: Option<&Position>,
+    ) -> usize {
         self.metrics.inc(Counter::BroadcastMsg);
         if data.len() > self.config.max_outgoing_size {
             self.metrics.inc(Counter::BroadcastRefused);
@@ -248,12 +256,21 @@ impl Node {
             tracing::warn!(%stream, size, max_outgoing_size = max, "broadcast refused: bigger than max_outgoing_size");
             return 0;
         }
-        let reached = match &self.broker {
+        let deliver_placed = |data: &_, at: Placed<'_>| self.hub.deliver_placed(data, at, exclude);
+        let reached = match (&self.broker, position) {
+            (Some(_), _) if transient => self.hub.deliver(stream, data, exclude),
             // Placed and delivered under the stream's history lock (broker::Memory::publish).
-            Some(broker) if !transient => {
-                broker.publish(stream, data, |data, at| self.hub.deliver_placed(data, at, exclude))
+            (Some(broker), _) if broker.redis().is_none() => {
+                broker.memory().publish(stream, data, deliver_placed)
             }
-            _ => self.hub.deliver(stream, data, exclude),
+            (Some(broker), Some(at)) => {
+                broker.memory().place(stream, &at.epoch, at.offset, data, deliver_placed)
+            }
+            (Some(_), None) => {
+                self.metrics.inc(Counter::BroadcastUnplaced);
+                self.hub.deliver(stream, data, exclude)
+            }
+            (None, _) => self.hub.deliver(stream, data, exclude),
         };
         self.metrics.add(Counter::ServerMsg, reached as u64);
         reached
@@ -269,6 +286,7 @@ impl Node {
             data,
             exclude_socket: exclude_sid,
             transient: false,
+            position: None,
         }))
     }
 
@@ -296,7 +314,8 @@ impl Node {
         match publication {
             Publication::Broadcast(broadcast) => {
                 let exclude = broadcast.exclude_socket.as_deref().and_then(|sid| self.session_id(sid));
-                self.deliver_as(&broadcast.stream, &broadcast.data, exclude, broadcast.transient)
+                let (transient, position) = (broadcast.transient, broadcast.position.as_ref());
+                self.deliver_as(&broadcast.stream, &broadcast.data, exclude, transient, position)
             }
             Publication::Disconnect(disconnect) => {
                 self.disconnect_remote(&disconnect.identifiers, disconnect.reconnect)
@@ -403,7 +422,7 @@ impl Node {
             });
             self.watch_disconnect_backlog(&mut backlog);
             if let Some(broker) = &self.broker {
-                broker.expire();
+                broker.memory().expire();
             }
         }
     }
@@ -497,7 +516,7 @@ impl Host for Node {
         self.controller.as_ref()
     }
 
-    fn broker(&self) -> Option<&Memory> {
+    fn broker(&self) -> Option<&Broker> {
         self.broker.as_ref()
     }
 
@@ -511,6 +530,10 @@ impl Host for Node {
 
     fn shutdown_signal(&self) -> &CancellationToken {
         &self.shutdown
+    }
+
+    fn receiving(&self) -> bool {
+        self.redis.get().is_none_or(|redis| redis.status().connected())
     }
 
     /// The session becomes live (pings, remote disconnects) and, with the Action Cable Redis

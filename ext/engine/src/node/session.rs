@@ -41,6 +41,11 @@ pub enum Close {
     Protocol(CloseCode, &'static str),
     /// The client closed first (or vanished): only the close reply is sent.
     ClosedByClient,
+    /// The server restarts and its session is kept where the next process finds it (`broker:
+    /// redis`, an extended client): a close with 1012 (service restart) and no `disconnect`
+    /// message, on which `@anycable/core` forgets its sid, so that the client comes back with
+    /// it and is restored.
+    Restart,
 }
 
 /// One frame waiting for the writer.

@@ -198,6 +198,7 @@ async fn farewell(socket: &mut OwnedWriteHalf, batch: &mut Batch, control: &Cont
             (Some(code), "")
         }
         Close::Quiet => (Some(CloseCode::Normal), ""),
+        Close::Restart => (Some(CloseCode::Restart), "server_restart"),
         Close::Protocol(code, reason) => (Some(code), reason),
         Close::ClosedByClient => (None, ""), // the library's reply is the close frame
     };

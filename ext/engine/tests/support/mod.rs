@@ -3,6 +3,7 @@
 
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
+pub mod extended;
 pub mod redis_server;
 
 use std::collections::HashMap;

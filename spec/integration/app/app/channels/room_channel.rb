@@ -8,5 +8,6 @@ class RoomChannel < ApplicationCable::Channel
   def subscribed
     self.room = params[:room].to_s
     stream_from "room:#{room}"
+    ApplicationCable.count_call("subscribed", current_user)
   end
 end

@@ -13,6 +13,7 @@ module ApplicationCable
 
       self.current_user = user
       self.connect_info = ApplicationCable.request_info(request).merge("user" => user).to_json
+      ApplicationCable.count_call("connect", user)
     end
 
     def disconnect
@@ -30,6 +31,13 @@ module ApplicationCable
       "params" => request.query_parameters,
       "cookie" => request.cookies["user"]
     }
+  end
+
+  # Appends one line per call to CABLE_CALLS_LOG when it is set (any process, any worker): what
+  # the restart specs count to see that a restored session cost no call.
+  def self.count_call(call, user)
+    path = ENV.fetch("CABLE_CALLS_LOG", nil)
+    File.open(path, "a") { |file| file.puts(JSON.generate("call" => call, "user" => user, "pid" => Process.pid)) } if path
   end
 
   # Reports a callback to the "log" stream (LogChannel) that specs listen on. Broadcasts may
