@@ -62,6 +62,9 @@ pub(crate) struct Args {
     pub(crate) publish: String,
     /// Path of the server's Prometheus endpoint, read after a redeploy (`rpc_call_total`).
     pub(crate) metrics_path: Option<String>,
+    /// Messages the redeploy run's publisher keeps per stream in Redis (`history_limit`; give
+    /// the server the same in ANYCABLE_HISTORY_LIMIT).
+    pub(crate) history_limit: usize,
 }
 
 impl Args {
@@ -93,6 +96,7 @@ impl Args {
             redis_url: "redis://127.0.0.1:6379".into(),
             publish: "anycable".into(),
             metrics_path: None,
+            history_limit: 100,
         };
         let mut argv = std::env::args().skip(1);
         while let Some(flag) = argv.next() {
@@ -124,6 +128,7 @@ impl Args {
                 "--redis-url" => args.redis_url = value,
                 "--publish" => args.publish = value,
                 "--metrics-path" => args.metrics_path = Some(value),
+                "--history-limit" => args.history_limit = number(&flag, &value),
                 _ => usage(&format!("unknown flag {flag}")),
             }
         }
@@ -150,7 +155,7 @@ fn usage(problem: &str) -> ! {
         "cable-bench: {problem}\nflags: --url --clients --connect-concurrency --pid --broadcasts --rate --payload \
          --performers --perform-seconds --header-bytes --settle-seconds --dead-peers --dead-wait --soak-seconds \
          --churn --drops-seconds --drop-fraction --drop-every --drop-for --extended --redeploy-seconds \
-         --restart-at --restart-command --redis-url --publish --metrics-path"
+         --restart-at --restart-command --redis-url --publish --metrics-path --history-limit"
     );
     std::process::exit(2)
 }

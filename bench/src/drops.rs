@@ -39,6 +39,8 @@ pub(crate) struct Seen {
     pub(crate) reconnects: usize,
     pub(crate) restored: usize,
     pub(crate) failures: usize,
+    /// `reject_history` answers (what was missed is no longer kept).
+    pub(crate) rejected: usize,
     /// When the first broadcast came after the latest reconnect.
     pub(crate) resumed: Option<Instant>,
 }
@@ -150,6 +152,7 @@ pub(crate) fn summary(seen: &[Seen], broadcasts: usize) -> Value {
         "reconnects": seen.iter().map(|s| s.reconnects).sum::<usize>(),
         "restored": seen.iter().map(|s| s.restored).sum::<usize>(),
         "connect_failures": seen.iter().map(|s| s.failures).sum::<usize>(),
+        "history_rejected": seen.iter().map(|s| s.rejected).sum::<usize>(),
     })
 }
 
@@ -234,6 +237,9 @@ impl Link {
                     }
                 };
                 let Ok(value) = serde_json::from_str::<Value>(&text) else { continue };
+                if value["type"] == "reject_history" {
+                    seen.rejected += 1;
+                }
                 if value["type"] == "ping" {
                     memory.last_ping = unix_now();
                     if self.extended {

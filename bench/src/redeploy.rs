@@ -4,8 +4,9 @@
 //! `--restart-at` seconds `--restart-command` restarts the server (SIGTERM, a new process on
 //! the same port; `bench/run` supplies it). Receivers reconnect as drops.rs's do (extended ones
 //! with `?sid=` and a history request). Reports the delivery ratio, how long after the restart
-//! began each client received again, and the server's `rpc_call_total` after it (from
-//! `--metrics-path` of the new process: the Ruby calls the recovery cost).
+//! began each client received again, and the new process's counters (from `--metrics-path`):
+//! `rpc_call_total` (the Ruby calls the recovery cost), `broker_errors_total`,
+//! `broadcast_unplaced_total`.
 //!
 //! `--publish anycable` places each broadcast with the `redis` broker's script
 //! (`ext/engine/src/broker/publish.lua`, as anycable-rs' Ruby broadcaster runs it);
@@ -65,9 +66,10 @@ pub(crate) async fn run(args: &Args, cookie: &str, extra: &Arc<Vec<(String, Stri
         let published = match args.publish.as_str() {
             "anycable" => {
                 let publication = json!({"stream": STREAM, "data": data}).to_string();
-                // history_limit and history_ttl as the gem's defaults; the epoch Redis takes if new.
+                // history_ttl as the gem's default; the epoch Redis takes if it has none.
+                let limit = args.history_limit.to_string();
                 let argv =
-                    ["EVAL", PUBLISH_SCRIPT, "0", "__anycable__", &publication, "100", "300", "bench0"];
+                    ["EVAL", PUBLISH_SCRIPT, "0", "__anycable__", &publication, &limit, "300", "bench0"];
                 redis.call(&argv).await
             }
             _ => redis.call(&["PUBLISH", STREAM, &data]).await,
@@ -80,8 +82,8 @@ pub(crate) async fn run(args: &Args, cookie: &str, extra: &Arc<Vec<(String, Stri
     };
     tokio::time::sleep(SETTLE).await;
     // Read before the receivers leave (each leaving is a disconnect call).
-    let rpc_calls = match &args.metrics_path {
-        Some(path) => rpc_call_total(&args.url, path).await,
+    let counters = match &args.metrics_path {
+        Some(path) => recovery_counters(&args.url, path).await,
         None => None,
     };
     stop.store(true, Ordering::Relaxed);
@@ -112,7 +114,7 @@ pub(crate) async fn run(args: &Args, cookie: &str, extra: &Arc<Vec<(String, Stri
             "max": recovery.last(),
         },
         "clients_not_back": not_back,
-        "rpc_calls_after_restart": rpc_calls,
+        "server_after_restart": counters,
         "all": summary(&all, broadcasts),
     })
 }
@@ -121,19 +123,27 @@ fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
     (!sorted.is_empty()).then(|| sorted[((sorted.len() - 1) as f64 * q).round() as usize])
 }
 
-/// `anycable_go_rpc_call_total` of the server's Prometheus endpoint, summed over its labels.
-async fn rpc_call_total(url: &str, path: &str) -> Option<u64> {
+/// The counters of the server's Prometheus endpoint that tell how the recovery went
+/// (`rpc_call_total`, `broker_errors_total`, `broadcast_unplaced_total`), each summed over its
+/// labels.
+async fn recovery_counters(url: &str, path: &str) -> Option<Value> {
     let mut stream = TcpStream::connect(authority(url)).await.ok()?;
     let request = format!("GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", authority(url));
     stream.write_all(request.as_bytes()).await.ok()?;
     let mut body = String::new();
     tokio::io::AsyncReadExt::read_to_string(&mut stream, &mut body).await.ok()?;
-    let total = body
-        .lines()
-        .filter(|line| line.starts_with("anycable_go_rpc_call_total"))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>();
-    Some(total as u64)
+    let total = |name: &str| {
+        let metric = format!("anycable_go_{name}");
+        body.lines()
+            .filter(|line| line.split([' ', '{']).next() == Some(metric.as_str()))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>() as u64
+    };
+    Some(json!({
+        "rpc_call_total": total("rpc_call_total"),
+        "broker_errors_total": total("broker_errors_total"),
+        "broadcast_unplaced_total": total("broadcast_unplaced_total"),
+    }))
 }
 
 /// One Redis connection speaking just enough RESP to send commands and read integer replies.

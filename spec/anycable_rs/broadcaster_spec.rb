@@ -144,7 +144,9 @@ RSpec.describe AnyCable::RS::Broadcaster do
       first = next_message(messages)
       epoch = first.dig("meta", "epoch")
       expect(epoch).to match(/\A[0-9A-Za-z]{6}\z/)
-      expect(first).to eq("stream" => "chat:1", "data" => '{"n":1}', "meta" => { "epoch" => epoch, "offset" => 1 })
+      start = first.dig("meta", "offset") - 1 # a new stream's offsets start from Unix time × 1000
+      expect(start).to be_within(60_000).of(Time.now.to_i * 1000)
+      expect(first).to eq("stream" => "chat:1", "data" => '{"n":1}', "meta" => { "epoch" => epoch, "offset" => start + 1 })
 
       broadcaster.batch do
         broadcaster.broadcast("chat:1", '{"n":2}', exclude_socket: "sid-1")
@@ -152,23 +154,27 @@ RSpec.describe AnyCable::RS::Broadcaster do
         broadcaster.broadcast("chat:1", '{"n":3}')
       end
       broadcaster.disconnect('{"user":"1"}')
-      expect(next_message(messages)).to eq(
+      batch = next_message(messages)
+      other = batch[1].dig("meta", "offset") # chat:2 counts on its own
+      expect(other).to be_within(60_000).of(Time.now.to_i * 1000)
+      expect(batch).to eq(
         [{ "stream" => "chat:1", "data" => '{"n":2}',
-           "meta" => { "exclude_socket" => "sid-1", "epoch" => epoch, "offset" => 2 } },
-         { "stream" => "chat:2", "data" => '"other"', "meta" => { "epoch" => epoch, "offset" => 1 } },
-         { "stream" => "chat:1", "data" => '{"n":3}', "meta" => { "epoch" => epoch, "offset" => 3 } }]
+           "meta" => { "exclude_socket" => "sid-1", "epoch" => epoch, "offset" => start + 2 } },
+         { "stream" => "chat:2", "data" => '"other"', "meta" => { "epoch" => epoch, "offset" => other } },
+         { "stream" => "chat:1", "data" => '{"n":3}', "meta" => { "epoch" => epoch, "offset" => start + 3 } }]
       )
       expect(next_message(messages)).to eq("command" => "disconnect",
                                            "payload" => { "identifier" => '{"user":"1"}', "reconnect" => true })
 
       history = store.xrange("__placed__:history:chat:1").map { |_id, fields| fields }
-      expect(history).to eq([{ "offset" => "2", "data" => '{"n":2}' }, { "offset" => "3", "data" => '{"n":3}' }])
+      expect(history).to eq([{ "offset" => (start + 2).to_s, "data" => '{"n":2}' },
+                             { "offset" => (start + 3).to_s, "data" => '{"n":3}' }])
       expect(store.ttl("__placed__:history:chat:1")).to be_between(1, 300)
       expect(store.get("__placed__:epoch")).to eq(epoch)
 
       store.script(:flush) # a Redis that lost the script (a restart) gets it again
       broadcaster.broadcast("chat:1", '{"n":4}')
-      expect(next_message(messages).dig("meta", "offset")).to eq(4)
+      expect(next_message(messages).dig("meta", "offset")).to eq(start + 4)
       expect(node).not_to have_received(:publish)
     end
   end

@@ -207,3 +207,24 @@ async fn a_transient_broadcast_is_delivered_live_and_never_kept() {
         .await;
     assert_eq!(replayed(&mut alice, "/message/n").await, [1, 3]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restored_stream_that_went_live_without_history_replays_only_what_came_before() {
+    let server = start(Config::default());
+    let (alice, sid) = extended_subscriber(&server, "alice").await;
+    drop(alice);
+    server.eventually("alice's disconnect call", |_| server.app.disconnects.lock().unwrap().len() == 1).await;
+    let mut back = server.extended("alice", Some(&sid)).await;
+    assert_eq!(back.next_json().await["restored"], true);
+    publish(&server, 1); // kept for the history the client has not asked for yet
+                         // No history request within 5 s: the stream goes live without one.
+    tokio::time::sleep(Duration::from_millis(5300)).await;
+    publish(&server, 2);
+    let (n, _, epoch) = next_message(&mut back).await;
+    assert_eq!(n, 2, "live after the wait");
+    // A history request from before 1: only 1 is replayed; 2 came live.
+    back.send(json!({"command": "history", "identifier": chat("1"),
+        "history": {"streams": {"chat:1": {"epoch": epoch, "offset": 0}}}}))
+        .await;
+    assert_eq!(replayed(&mut back, "/message/n").await, [1]);
+}

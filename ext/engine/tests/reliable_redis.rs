@@ -84,9 +84,15 @@ async fn a_session_outlives_its_node_and_is_restored_with_its_history_on_another
     let (mut alice, sid) = extended_subscriber(&first, "alice").await;
     let (mut stock, _) = other.subscribed("bob", "1").await;
     assert_eq!(place(&mut conn, 1).await, 2, "both nodes listen");
-    let (n, offset, epoch) = next_message(&mut alice).await;
-    assert_eq!((n, offset, epoch.as_str()), (1, 1, "ep0001"), "the place Redis gave it");
-    assert_eq!(stock.until(|m| m["message"]["n"] == 1).await["offset"], 1, "the same place on every node");
+    let (n, first_offset, epoch) = next_message(&mut alice).await;
+    assert_eq!((n, epoch.as_str()), (1, "ep0001"), "the place Redis gave it");
+    assert!(first_offset > 1_700_000_000_000, "a new stream's offsets start from Unix time × 1000");
+    let offset_of = |n: u64| first_offset + n - 1;
+    assert_eq!(
+        stock.until(|m| m["message"]["n"] == 1).await["offset"],
+        first_offset,
+        "the same place on every node"
+    );
 
     // A deploy: the first node shuts down and its sessions go to Redis. The extended client is
     // closed with 1012 and no `disconnect` message (on which it would forget its sid); the stock
@@ -107,7 +113,7 @@ async fn a_session_outlives_its_node_and_is_restored_with_its_history_on_another
     // A node started after them has none of it in its cache: the history comes from Redis,
     // then what it saw itself, once each and in order.
     let fresh = started(&redis.url()).await;
-    let (mut back, mut seen, restored_sid) = restore(&fresh, &sid, &epoch, 1).await;
+    let (mut back, mut seen, restored_sid) = restore(&fresh, &sid, &epoch, offset_of(1)).await;
     place(&mut conn, 5).await;
     while seen.last() != Some(&5) {
         seen.push(next_message(&mut back).await.0);
@@ -123,7 +129,7 @@ async fn a_session_outlives_its_node_and_is_restored_with_its_history_on_another
         place(&mut conn, n).await;
     }
     stock.until(|m| m["message"]["n"] == 7).await;
-    let (_again, seen, _) = restore(&other, &restored_sid, &epoch, 5).await;
+    let (_again, seen, _) = restore(&other, &restored_sid, &epoch, offset_of(5)).await;
     assert_eq!(seen, [6, 7], "restored on the other node too");
     let mut wrong = fresh.extended("mallory", None).await;
     wrong.next_json().await;
@@ -163,8 +169,8 @@ async fn without_redis_broadcasts_still_go_out_live_and_after_a_restart_a_new_ep
     server.eventually("Redis back", |n| n.stats().redis_connected == Some(true)).await;
     let mut conn = connection(&redis.url()).await;
     place_as(&mut conn, 3, "ep0002").await;
-    let (n, offset, new_epoch) = next_message(&mut alice).await;
-    assert_eq!((n, offset, new_epoch.as_str()), (3, 1, "ep0002"));
+    let (n, _, new_epoch) = next_message(&mut alice).await;
+    assert_eq!((n, new_epoch.as_str()), (3, "ep0002"));
     drop(alice);
     server.eventually("the disconnect call", |_| server.app.disconnects.lock().unwrap().len() == 1).await;
     let mut back = server.extended("alice", Some(&sid)).await;
@@ -184,14 +190,14 @@ async fn history_older_than_history_ttl_is_rejected() {
     let (mut alice, _) = extended_subscriber(&server, "alice").await;
     place(&mut conn, 1).await;
     place(&mut conn, 2).await;
-    let (_, _, epoch) = next_message(&mut alice).await;
+    let (_, first, epoch) = next_message(&mut alice).await;
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     // A node that did not see them asks Redis, which still holds them but past history_ttl.
     let fresh = start(Config { history_ttl: std::time::Duration::from_secs(1), ..config(&redis.url()) });
     let mut late = fresh.extended("bob", None).await;
     late.next_json().await;
     late.send(json!({"command": "subscribe", "identifier": chat("1"),
-        "history": {"streams": {"chat:1": {"epoch": epoch, "offset": 1}}}}))
+        "history": {"streams": {"chat:1": {"epoch": epoch, "offset": first}}}}))
         .await;
     assert_eq!(history_answer(&mut late).await, "reject_history");
 }

@@ -219,6 +219,15 @@ impl Memory {
         answer
     }
 
+    /// Calls `join` while `stream` is locked and returns the place of the last broadcast kept
+    /// before it (offset 0: none): a later history request can then tell what came live.
+    pub fn join_live(&self, stream: &str, join: impl FnOnce()) -> (Arc<str>, u64) {
+        let history = self.stream(stream);
+        let history = locked(&history);
+        join();
+        (Arc::clone(&history.epoch), history.last)
+    }
+
     /// [`Self::catch_up`] when this process's cache holds everything after `since` (`redis`
     /// broker); `None`, with nothing handed over and `join` not called, when it does not and
     /// Redis must be asked ([`Self::catch_up_remote`]).
@@ -252,13 +261,19 @@ impl Memory {
     ) -> Result<(), HistoryError> {
         let history = self.stream(stream);
         let history = locked(&history);
-        let answer = remote_missed(remote, since).map(|(epoch, first)| {
-            for entry in &remote.entries[first..] {
-                each(&BroadcastData::new(&entry.data), Placed { stream, epoch, offset: entry.offset });
+        let answer = remote_missed(remote, since).and_then(|(epoch, first)| {
+            // What this node received since the read must follow on from it.
+            let cached = *history.epoch == *epoch && history.last > remote.last;
+            if cached && history.entries.front().is_none_or(|entry| entry.offset > remote.last + 1) {
+                return Err(HistoryError::Gone);
             }
-            if *history.epoch == *epoch {
+            for entry in &remote.entries[first..] {
+                each(&entry.data, Placed { stream, epoch, offset: entry.offset });
+            }
+            if cached {
                 replay(&history, stream, 0, remote.last, &mut each);
             }
+            Ok(())
         });
         join();
         answer

@@ -5,7 +5,8 @@
 -- the engine's tests) with EVALSHA / EVAL; the keys it touches are named from the channel:
 --
 --   <channel>:epoch             the broker generation (kept until Redis loses its data)
---   <channel>:offset:<stream>   the stream's last offset (INCR; expires 10 history_ttls idle)
+--   <channel>:offset:<stream>   the stream's last offset (INCR from Unix time × 1000; expires
+--                               10 history_ttls idle)
 --   <channel>:history:<stream>  the stream's messages, a Redis Stream of `offset`, `data`
 --                               (at most history_limit; expires history_ttl idle)
 --
@@ -41,6 +42,12 @@ for _, publication in ipairs(list) do
     end
     local offset_key = channel .. ':offset:' .. stream
     local history_key = channel .. ':history:' .. stream
+    if redis.call('EXISTS', offset_key) == 0 then
+      -- A stream seen for the first time, or idle long enough to be forgotten: its offsets
+      -- start from the current Unix time × 1000, past those of any earlier life of the stream
+      -- (unless that one placed over 1000 a second), so no position from then can match.
+      redis.call('SET', offset_key, redis.call('TIME')[1] .. '000')
+    end
     local offset = redis.call('INCR', offset_key)
     redis.call('EXPIRE', offset_key, ttl * 10)
     redis.call('XADD', history_key, 'MAXLEN', limit, '*', 'offset', offset, 'data', data)

@@ -12,8 +12,9 @@
 //! burst of restores after a deploy makes one connection, not one each), and after a failure
 //! a new attempt is made at most once per [`RETRY_INTERVAL`].
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::future::{BoxFuture, FutureExt, Shared};
@@ -22,6 +23,7 @@ use redis::{AsyncConnectionConfig, Client, Value};
 
 use crate::broadcast::redis::Settings;
 use crate::config::Config;
+use crate::protocol::BroadcastData;
 
 use super::cached::CachedSession;
 
@@ -51,12 +53,15 @@ pub struct RemoteEntry {
     pub offset: u64,
     /// Unix seconds when it was placed.
     pub at: u64,
-    /// The broadcast's data, as published.
-    pub data: String,
+    /// The broadcast's data, prepared for framing.
+    pub data: BroadcastData,
 }
 
 /// A connection attempt every caller can wait for; it resolves once and keeps its outcome.
 type Connecting = Shared<BoxFuture<'static, Result<MultiplexedConnection, String>>>;
+
+/// A read of one stream's history that every request meanwhile waits for.
+type Reading = Shared<BoxFuture<'static, Result<Arc<Remote>, String>>>;
 
 /// Stream history and sessions in Redis.
 pub struct Store {
@@ -66,6 +71,9 @@ pub struct Store {
     sessions_ttl: Duration,
     /// The latest connection attempt and when it began; cloned out, never held across a call.
     connection: Mutex<Option<(Connecting, Instant)>>,
+    /// Reads of stream history in flight, by stream: after a deploy every client of a stream
+    /// asks at once, and one read answers them all.
+    reading: Mutex<HashMap<String, Reading>>,
     /// A failure was logged and no call has succeeded since.
     down: AtomicBool,
     /// The URL without its password, for logs.
@@ -98,6 +106,7 @@ impl Store {
             history_ttl: config.history_ttl,
             sessions_ttl: config.sessions_ttl,
             connection: Mutex::new(None),
+            reading: Mutex::default(),
             down: AtomicBool::new(false),
             url: settings.map(|s| s.redacted_url()).unwrap_or_default(),
         }
@@ -174,8 +183,32 @@ impl Store {
         format!("{}:{kind}:{name}", self.channel)
     }
 
-    /// What Redis keeps of `stream`, read in one atomic step.
-    pub async fn history(&self, stream: &str) -> Result<Remote, String> {
+    /// What Redis keeps of `stream`, read in one atomic step; a read of it already in flight
+    /// is shared. (It may so be older than the request; the caller merges it with what this
+    /// node received since: `super::Memory::catch_up_remote`.)
+    pub async fn history(self: &Arc<Self>, stream: &str) -> Result<Arc<Remote>, String> {
+        let reading = {
+            let mut reading = locked(&self.reading);
+            match reading.get(stream) {
+                Some(read) => read.clone(),
+                None => {
+                    let (store, name) = (Arc::clone(self), stream.to_owned());
+                    let read = async move {
+                        let remote = store.read_history(&name).await.map(Arc::new);
+                        locked(&store.reading).remove(&name);
+                        remote
+                    }
+                    .boxed()
+                    .shared();
+                    reading.insert(stream.to_owned(), read.clone());
+                    read
+                }
+            }
+        };
+        reading.await
+    }
+
+    async fn read_history(&self, stream: &str) -> Result<Remote, String> {
         let mut pipe = redis::pipe();
         pipe.atomic()
             .cmd("GET")
@@ -237,7 +270,7 @@ fn entries(range: &Value) -> Result<Vec<(u64, RemoteEntry)>, String> {
                 if let [Value::BulkString(name), Value::BulkString(value)] = pair {
                     match name.as_slice() {
                         b"offset" => offset = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok()),
-                        b"data" => data = String::from_utf8(value.clone()).ok(),
+                        b"data" => data = std::str::from_utf8(value).ok().map(BroadcastData::new),
                         _ => {}
                     }
                 }
@@ -266,7 +299,7 @@ mod tests {
         let read = entries(&range).unwrap();
         assert_eq!(
             read[0],
-            (1_700_000_000_123, RemoteEntry { offset: 4, at: 1_700_000_000, data: "a".into() })
+            (1_700_000_000_123, RemoteEntry { offset: 4, at: 1_700_000_000, data: BroadcastData::new("a") })
         );
         assert_eq!(read[1].1.offset, 5);
         assert_eq!(entries(&Value::Array(vec![])).unwrap(), []);

@@ -127,6 +127,10 @@ struct Subscription {
     /// Streams it will listen to once the history it asked for is answered (or, restored,
     /// once [`RESTORED_JOIN_WAIT`] passed): not in the hub yet.
     waiting: Vec<String>,
+    /// Restored streams that went live without history ([`RESTORED_JOIN_WAIT`]), with the epoch
+    /// and offset of the last broadcast before: a history request that comes later replays up
+    /// to there only, as what followed came live.
+    went_live: Vec<(String, Arc<str>, u64)>,
     /// Channel state.
     istate: StringMap,
 }
@@ -324,9 +328,9 @@ impl Connection {
             let identifier: Arc<str> = Arc::from(kept.identifier);
             let subscription = Subscription {
                 identifier: Arc::clone(&identifier),
-                streams: Vec::new(),
                 waiting: kept.streams,
                 istate: kept.istate,
+                ..Subscription::default()
             };
             self.subscriptions.insert(identifier, subscription);
         }
@@ -406,6 +410,8 @@ impl Connection {
             } else {
                 let join_by = self.join_by;
                 let deaf_at = silence.map(|silence| self.heard + silence);
+                // A frame already read goes before the timers: a history request that waited in
+                // the socket while the node was busy is answered, not overtaken by `join_by`.
                 tokio::select! {
                     biased;
                     _ = control.reader_closed() => return,
@@ -413,6 +419,7 @@ impl Connection {
                         control.close(self.restart());
                         return;
                     }
+                    frame = source.next() => frame,
                     () = sleep_until(join_by), if join_by.is_some() => {
                         self.join_waiting();
                         continue;
@@ -422,7 +429,6 @@ impl Connection {
                         control.close(Close::Disconnect(DisconnectReason::NoPong));
                         return;
                     }
-                    frame = source.next() => frame,
                 }
             };
             self.heard = Instant::now();
@@ -642,7 +648,11 @@ impl Connection {
                 Some(position) => Some(Since::Offset { epoch: &position.epoch, offset: position.offset }),
                 None => (request.since > 0).then_some(Since::Time(request.since)),
             };
+            let live_after = subscription.went_live.iter().find(|(s, ..)| s == stream);
             let each = |data: &BroadcastData, at: Placed<'_>| {
+                if live_after.is_some_and(|(_, epoch, last)| **epoch == *at.epoch && at.offset > *last) {
+                    return; // it came live
+                }
                 sent += 1;
                 handle.send(Utf8Bytes::from(data.frame_at(identifier, at)));
             };
@@ -663,6 +673,7 @@ impl Connection {
             tracing::debug!(%sid, %stream, %error, "history rejected");
             rejected = true;
         }
+        subscription.went_live.clear();
         node.counters().add(Counter::ServerMsg, sent + 1);
         let answer =
             if rejected { server::reject_history(identifier) } else { server::confirm_history(identifier) };
@@ -672,9 +683,18 @@ impl Connection {
     /// The waiting streams of a restored session whose client asked no history go live.
     fn join_waiting(&mut self) {
         self.join_by = None;
+        let (node, handle) = (&self.node, &self.handle);
         for subscription in self.subscriptions.values_mut() {
             for stream in std::mem::take(&mut subscription.waiting) {
-                self.node.hub().subscribe(&stream, &subscription.identifier, self.handle.clone());
+                let join = || {
+                    node.hub().subscribe(&stream, &subscription.identifier, handle.clone());
+                };
+                if let Some(broker) = node.broker() {
+                    let (epoch, last) = broker.memory().join_live(&stream, join);
+                    subscription.went_live.push((stream.clone(), epoch, last));
+                } else {
+                    join();
+                }
                 subscription.streams.push(stream);
             }
         }
