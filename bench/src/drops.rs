@@ -63,15 +63,7 @@ pub(crate) async fn run(
     let flaky_count = (args.clients as f64 * args.drop_fraction).round() as usize;
     let stop = Arc::new(AtomicBool::new(false));
     let every = Duration::from_secs_f64(args.drop_every);
-    let link = Link {
-        url: args.url.clone(),
-        cookie: cookie.to_owned(),
-        extra: Arc::clone(extra),
-        extended: args.extended,
-        broadcasts,
-        drop_every: every,
-        drop_for: Duration::from_secs_f64(args.drop_for),
-    };
+    let link = Link::new(args, cookie, extra, broadcasts);
     let flaky = |i: usize| {
         (i < flaky_count).then(|| Flaky { first: every.mul_f64((i as f64 + 1.0) / flaky_count as f64) })
     };
@@ -159,13 +151,13 @@ pub(crate) fn summary(seen: &[Seen], broadcasts: usize) -> Value {
 /// How one receiver connects.
 #[derive(Clone)]
 pub(crate) struct Link {
-    pub(crate) url: String,
-    pub(crate) cookie: String,
-    pub(crate) extra: Arc<Vec<(String, String)>>,
-    pub(crate) extended: bool,
-    pub(crate) broadcasts: usize,
-    pub(crate) drop_every: Duration,
-    pub(crate) drop_for: Duration,
+    url: String,
+    cookie: String,
+    extra: Arc<Vec<(String, String)>>,
+    extended: bool,
+    broadcasts: usize,
+    drop_every: Duration,
+    drop_for: Duration,
 }
 
 /// What an extended client remembers across reconnects.
@@ -179,6 +171,24 @@ struct Memory {
 }
 
 impl Link {
+    /// A receiver of `broadcasts` numbered broadcasts, connecting and dropping as `args` say.
+    pub(crate) fn new(
+        args: &Args,
+        cookie: &str,
+        extra: &Arc<Vec<(String, String)>>,
+        broadcasts: usize,
+    ) -> Self {
+        Self {
+            url: args.url.clone(),
+            cookie: cookie.to_owned(),
+            extra: Arc::clone(extra),
+            extended: args.extended,
+            broadcasts,
+            drop_every: Duration::from_secs_f64(args.drop_every),
+            drop_for: Duration::from_secs_f64(args.drop_for),
+        }
+    }
+
     /// Connects, reads and reconnects (after a scheduled drop of a `flaky` receiver, or when the
     /// server closes or goes away) until `stop`; says on `ready` when first subscribed.
     pub(crate) async fn run(

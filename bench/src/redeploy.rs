@@ -37,15 +37,8 @@ pub(crate) async fn run(args: &Args, cookie: &str, extra: &Arc<Vec<(String, Stri
     let broadcasts = (args.redeploy_seconds * args.rate).round() as usize;
     let restart_seq = (args.restart_at * args.rate).round() as usize;
     let stop = Arc::new(AtomicBool::new(false));
-    let link = Link {
-        url: args.url.clone(),
-        cookie: cookie.to_owned(),
-        extra: Arc::clone(extra),
-        extended: args.extended,
-        broadcasts,
-        drop_every: Duration::ZERO,
-        drop_for: Duration::ZERO,
-    };
+    // No receiver drops its link here: only the server goes away.
+    let link = Link::new(args, cookie, extra, broadcasts);
     let receivers = start_receivers(args, &link, |_| None, &stop).await;
     tokio::time::sleep(Duration::from_secs(1)).await; // every subscribe confirmed
     let mut redis = Redis::connect(&args.redis_url).await.unwrap_or_else(|e| panic!("Redis: {e}"));
