@@ -7,7 +7,8 @@ threads 5, 5
 workers_count = Integer(ENV.fetch("PUMA_WORKERS", 0))
 if workers_count.positive?
   workers workers_count
-  preload_app! unless ENV["PUMA_PRELOAD"] == "0"
+  # Puma 7 and later preload by default: off must be said.
+  preload_app!(ENV["PUMA_PRELOAD"] != "0")
 end
 bind "tcp://127.0.0.1:#{Integer(ENV.fetch("PORT", 3000))}"
 environment ENV.fetch("RAILS_ENV", "test")
