@@ -15,6 +15,7 @@ require "anycable/rs/metrics_endpoint"
 require "anycable/rs/health_endpoint"
 require "anycable/rs/rpc_server"
 require "anycable/rs/broadcasting"
+require "anycable/rs/streams"
 require "anycable/rs/endpoints"
 require "anycable/rs/railtie" if defined?(::Rails::Railtie)
 
@@ -148,7 +149,7 @@ module AnyCable
       def start_node
         engine = Native::EngineConfig.new(config.engine_settings)
         bridge = Native::Bridge.new(BRIDGE_QUEUE)
-        node = Native::Node.new(engine, bridge, RUNTIME_THREADS)
+        node = Native::Node.new(engine, bridge, RUNTIME_THREADS, turbo_key)
         start_log_drain
         @workers = start_workers(bridge)
         @shut_down = false
@@ -188,6 +189,15 @@ module AnyCable
         logger.warn("anycable-rs: this process was forked (Puma cluster mode?) and no Redis is configured: " \
                     "a broadcast reaches only the clients of the process that makes it. Set " \
                     "broadcast_adapter: redis and redis_url (or REDIS_URL) to reach every worker.")
+      end
+
+      # turbo-rails' signing key, when Turbo subscribes may be answered by the engine: the
+      # app's channels run here (no rpc_host) and its Turbo::StreamsChannel is the gem's own.
+      def turbo_key
+        return unless config.turbo_streams && !config.rpc_host && defined?(::Turbo::Engine) && defined?(::ActionCable)
+
+        require "anycable/rs/rails/turbo_streams"
+        Rails::TurboStreams.key(logger)
       end
 
       # This process's node when it runs, else nil (never starts one).

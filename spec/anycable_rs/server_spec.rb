@@ -8,7 +8,7 @@ RSpec.describe AnyCable::RS::Server do
   subject(:server) { described_class.new(config: AnyCable::RS::Config.new(allowed_origins: "*"), node: -> { node }) }
 
   let(:bridge) { AnyCable::RS::Native::Bridge.new(8) }
-  let(:node) { AnyCable::RS::Native::Node.new(AnyCable::RS::Native::EngineConfig.new({}), bridge, 1) }
+  let(:node) { AnyCable::RS::Native::Node.new(AnyCable::RS::Native::EngineConfig.new({}), bridge, 1, nil) }
 
   after { node.shutdown }
   let(:upgrade) do

@@ -30,11 +30,21 @@ pub(crate) struct NodeObj {
 }
 
 impl NodeObj {
-    /// `Node.new(engine_config, bridge, threads)`: starts the runtime (`threads` tokio workers;
-    /// 0 = one per CPU this process may use, which honours `taskset` and cgroup CPU quotas).
+    /// `Node.new(engine_config, bridge, threads, turbo_key)`: starts the runtime (`threads`
+    /// tokio workers; 0 = one per CPU this process may use, which honours `taskset` and cgroup
+    /// CPU quotas). `turbo_key` (a binary String or nil): turbo-rails' signing key, given when
+    /// the app's `Turbo::StreamsChannel` is the gem's own, so Turbo subscribes need no call.
     /// Channel logic goes to `bridge` when `rpc_host` is unset, else to the RPC server there;
     /// a bad `rpc_host` (or TLS setting) raises `AnyCable::RS::ConfigError`.
-    fn new(ruby: &Ruby, config: &EngineConfig, bridge: &BridgeObj, threads: usize) -> Result<Self, Error> {
+    fn new(
+        ruby: &Ruby,
+        config: &EngineConfig,
+        bridge: &BridgeObj,
+        threads: usize,
+        turbo_key: Option<RString>,
+    ) -> Result<Self, Error> {
+        // SAFETY: the bytes are copied at once, before any Ruby code could change the string.
+        let turbo_key = turbo_key.map(|key| unsafe { key.as_slice() }.to_vec());
         logging::init(config.0.effective_log_level());
         let threads = match threads {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -45,7 +55,7 @@ impl NodeObj {
         // Inside the runtime: a gRPC channel starts its connection task there.
         let started = runtime.with(|inside| {
             let _entered = inside.enter();
-            let node = Node::new(config.0.clone(), controller_for(&config.0, &queue)?);
+            let node = Node::new(config.0.clone(), controller_for(&config.0, &queue)?, turbo_key.as_deref());
             node.start(inside.handle().clone());
             Ok::<_, anycable_engine::config::ConfigError>(node)
         });
@@ -206,7 +216,7 @@ impl NodeObj {
 
 pub(crate) fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     let class = native.define_class("Node", ruby.class_object())?;
-    class.define_singleton_method("new", function!(NodeObj::new, 3))?;
+    class.define_singleton_method("new", function!(NodeObj::new, 4))?;
     class.define_method("accept", method!(NodeObj::accept, 5))?;
     class.define_method("publish", method!(NodeObj::publish, -1))?;
     class.define_method("publish_raw", method!(NodeObj::publish_raw, 1))?;

@@ -23,6 +23,8 @@
 //!   serves the bridge's job queue to other WebSocket servers.
 //! - [`secret`]: secret settings that never print their value, and the keys AnyCable derives
 //!   from the application `secret`.
+//! - [`streams`]: `$pubsub` and `Turbo::StreamsChannel` subscribes verified and answered
+//!   without the app (a controller in front of the node's own).
 //! - [`node`]: accepts hijacked sockets, pings, broadcasts, shuts down. Inside it,
 //!   `connection` runs one client (connect → commands → disconnect) and reaches the node only
 //!   through its `Host` trait, `writer` writes the socket, [`node::session`] is the bounded
@@ -47,6 +49,7 @@ pub mod node;
 pub mod protocol;
 pub mod rpc;
 pub mod secret;
+pub mod streams;
 
 /// Version of the engine; the gem reports it as `AnyCable::RS::Native::ENGINE_VERSION`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -32,6 +32,13 @@ module AnyCable
         AnyCable::RS.logger = ::Rails.logger if ::Rails.logger
       end
 
+      # `signed_stream_name` in views, unless AnyCable's Rails gem brings its own.
+      initializer "anycable_rs.helpers" do
+        ActiveSupport.on_load(:action_view) do
+          include AnyCable::RS::Streams::Helper unless method_defined?(:signed_stream_name)
+        end
+      end
+
       # Puma workers that hang on shutdown under Ruby >= 3.3 (see PumaShutdownFix).
       initializer "anycable_rs.puma_shutdown_fix" do
         require "anycable/rs/puma_shutdown_fix"
@@ -43,6 +50,7 @@ module AnyCable
 
         path = app.config.action_cable.mount_path || AnyCable::RS.config.path
         app.config.action_cable.mount_path = nil # Action Cable's server is not mounted
+        app.config.action_cable.url ||= path # what `action_cable_meta_tag` tells clients
         app.config.after_initialize do
           app.routes.prepend { mount AnyCable::RS.server => path, internal: true, anchor: true }
         end

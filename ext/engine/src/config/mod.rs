@@ -192,6 +192,23 @@ settings! {
     secret: Option<Secret> = None, kinds::SecretText;
     /// Bearer token of HTTP RPC calls (both directions). Default: derived from `secret`.
     http_rpc_secret: Option<Secret> = None, kinds::SecretText;
+    /// Key of AnyCable's signed stream names: `$pubsub` subscribes with a `signed_stream_name`
+    /// (`AnyCable::Streams.signed`, the `signed_stream_name` helper) are verified with it and
+    /// answered without a call to the app. Default: `secret`; with neither, they are rejected.
+    streams_secret: Option<Secret> = None, kinds::SecretText;
+    /// Confirm `$pubsub` subscribes by a plain `stream_name` (anyone may listen to any stream
+    /// by name): only for streams that hold nothing private.
+    public_streams: bool = false, kinds::Flag;
+    /// Answer `Turbo::StreamsChannel` subscribes (turbo-rails' `turbo_stream_from`) without a
+    /// call to the app: the signed name is verified with Turbo's key and confirmed or rejected
+    /// as turbo-rails' channel does. In a Rails app the key comes from turbo-rails at boot,
+    /// and this is done only while the app's `Turbo::StreamsChannel` is the gem's own (not
+    /// customised). `false`: every Turbo subscribe runs the channel.
+    turbo_streams: bool = true, kinds::Flag;
+    /// Turbo's signing key (`Turbo.signed_stream_verifier_key`) for `turbo_streams`, when it
+    /// cannot be read from turbo-rails in this process: channels on a remote `rpc_host`, or
+    /// no Rails here. Set it to what the app sets `config.turbo.signed_stream_verifier_key` to.
+    turbo_streams_secret: Option<Secret> = None, kinds::SecretText;
     /// Most remote RPC calls (gRPC or HTTP) in flight at once.
     rpc_concurrency: usize = 28, kinds::Int { min: 1, max: 10_000, unit: "a whole number" };
     /// Ruby worker threads that run channel code in-process (with no `rpc_host`).

@@ -180,7 +180,8 @@ fn to_map_round_trips() {
 fn every_setting_is_described_and_secrets_are_marked() {
     assert!(SETTINGS.iter().all(|s| s.description().ends_with('.') && !s.description().starts_with(' ')));
     let secrets: Vec<&str> = SETTINGS.iter().filter(|s| s.secret).map(|s| s.key).collect();
-    assert_eq!(secrets, ["secret", "http_rpc_secret", "broadcast_key", "metrics_http_basic_auth"]);
+    let expected = ["secret", "http_rpc_secret", "streams_secret", "turbo_streams_secret", "broadcast_key"];
+    assert_eq!(secrets, [&expected[..], &["metrics_http_basic_auth"]].concat());
     assert_eq!(setting("redis_url").unwrap().env(), ["ANYCABLE_REDIS_URL", "REDIS_URL"]);
     assert_eq!(setting("ping_interval").unwrap().env(), ["ANYCABLE_PING_INTERVAL"]);
     assert!(setting("health_path").unwrap().ruby_only && !setting("path").unwrap().ruby_only);

@@ -45,6 +45,7 @@ use crate::protocol::{server, DisconnectReason, Placed};
 use crate::rpc::metered::Metered;
 use crate::rpc::Controller;
 use crate::secret::random_token;
+use crate::streams::{SignedStreams, Verifier};
 pub use connection::UpgradeRequest;
 
 /// Length of a node's sid prefix (≈ 52 bits: two nodes never share one).
@@ -75,7 +76,8 @@ pub struct Node {
     config: Config,
     hub: Hub<SessionHandle>,
     sessions: Sessions,
-    /// The controller `new` was given, counted by [`Metered`] (`rpc_call_total`, ...).
+    /// The controller `new` was given, counted by [`Metered`] (`rpc_call_total`, ...), behind
+    /// [`SignedStreams`], whose answers are no calls.
     controller: Arc<dyn Controller>,
     /// The same controller, for its count of calls in flight.
     metered: Arc<Metered>,
@@ -109,13 +111,22 @@ impl std::fmt::Debug for Node {
 }
 
 impl Node {
-    /// A node that reaches channel logic through `controller`.
-    pub fn new(config: Config, controller: Arc<dyn Controller>) -> Arc<Self> {
+    /// A node that reaches channel logic through `controller`. `turbo_key` is Turbo's signing
+    /// key as the app has it (`Turbo.signed_stream_verifier_key`), when the app's
+    /// `Turbo::StreamsChannel` is turbo-rails' own: with it (or `turbo_streams_secret`) and
+    /// `turbo_streams` on, Turbo subscribes are answered here ([`SignedStreams`]).
+    pub fn new(config: Config, controller: Arc<dyn Controller>, turbo_key: Option<&[u8]>) -> Arc<Self> {
         let action_cable = config.action_cable_redis.then(|| ChannelNames::new(&config.channel_prefix));
         let anycable =
             (config.broadcast_adapter == BroadcastAdapter::Redis).then(|| config.redis_channel.clone());
         let metrics = Arc::new(Metrics::default());
         let metered = Arc::new(Metered::new(controller, Arc::clone(&metrics)));
+        let turbo = config.turbo_streams_secret.as_ref().map(|s| s.expose().as_bytes()).or(turbo_key);
+        let turbo = turbo.filter(|_| config.turbo_streams).map(Verifier::new);
+        let pubsub = config.streams_secret.as_ref().or(config.secret.as_ref());
+        let pubsub = pubsub.map(|secret| Verifier::new(secret.expose().as_bytes()));
+        let metered_controller = Arc::clone(&metered) as Arc<dyn Controller>;
+        let controller = SignedStreams::new(metered_controller, turbo, pubsub, config.public_streams);
         let broker = Broker::new(&config);
         Arc::new(Self {
             broker,
@@ -123,7 +134,7 @@ impl Node {
             config,
             hub: Hub::new(),
             sessions: Sessions::default(),
-            controller: Arc::clone(&metered) as Arc<dyn Controller>,
+            controller: Arc::new(controller),
             metered,
             metrics,
             next_id: AtomicU64::new(1),

@@ -171,7 +171,7 @@ pub fn start(config: Config) -> Server {
 
 /// [`start`] with another controller (`app` is what the test's own controller plays).
 pub fn start_with(config: Config, controller: Arc<dyn Controller>, app: Arc<App>) -> Server {
-    let node = Node::new(config, controller);
+    let node = Node::new(config, controller, None);
     node.start(tokio::runtime::Handle::current());
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();

@@ -5,6 +5,9 @@ require_relative "boot"
 require "rails"
 require "action_controller/railtie"
 require "action_cable/engine"
+require "action_view/railtie"
+require "active_model/railtie"
+require "global_id/railtie"
 
 Bundler.require(*Rails.groups)
 
@@ -27,6 +30,17 @@ unless WITH_ANYCABLE_RAILS.empty?
   missing = libs.reject { |lib| File.directory?(lib) }
   abort "CABLE_WITH_ANYCABLE_RAILS: missing #{missing.join(", ")} (README.md, \"Upstream sources\")" if missing.any?
   $LOAD_PATH.unshift(*libs)
+end
+# turbo-rails (Turbo Streams, spec/integration/turbo_spec.rb) from ../shared/vendor through
+# $LOAD_PATH: 2.0 on Rails 7.1 and later, 1.5 on Rails 6.1. Without the folder the app runs
+# without it, and the Turbo specs fail saying so. CABLE_TURBO_CUSTOM=1 customises the gem's
+# channel (config/initializers/turbo_custom.rb).
+TURBO_RAILS = File.expand_path(
+  "../../../../../shared/vendor/turbo-rails-#{Rails.gem_version >= Gem::Version.new("7.1") ? "2.0.21" : "1.5.0"}", __dir__
+)
+if File.directory?(TURBO_RAILS)
+  $LOAD_PATH.unshift("#{TURBO_RAILS}/lib")
+  require "turbo-rails"
 end
 require "anycable-rails" if WITH_ANYCABLE_RAILS == "before"
 require "anycable-rs" if CABLE_SERVER == "anycable_rs"
@@ -51,6 +65,7 @@ module IntegrationApp
       config.anycable_rs.broadcast_endpoint = true
     else
       config.action_cable.mount_path = nil # config/routes.rb mounts Action Cable's server
+      config.action_cable.url = "/cable" # for `action_cable_meta_tag`
     end
     config.action_cable.allowed_request_origins = [%r{\Ahttp://(127\.0\.0\.1|localhost)(:\d+)?\z}]
   end

@@ -8,4 +8,10 @@ Rails.application.routes.draw do
   get "/stats", to: "health#stats"
   get "/anycable_rails", to: "health#anycable_rails"
   post "/broadcast", to: "broadcasts#create"
+  if defined?(::Turbo::Engine)
+    get "/rooms/:id", to: "rooms#show"
+    post "/rooms/:id/messages", to: "rooms#create_message"
+    get "/rooms/:id/signed", to: "rooms#signed"
+    get "/turbo.js", to: "rooms#turbo_js"
+  end
 end

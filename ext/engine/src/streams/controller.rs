@@ -1,0 +1,162 @@
+//! [`SignedStreams`]: a [`Controller`] in front of the node's own that answers the subscribes
+//! of `$pubsub` and `Turbo::StreamsChannel` itself.
+//!
+//! What it answers is what the Ruby channels answer: a verified name is confirmed and
+//! streamed (`stream_from name`), a forged one rejected; unsubscribing stops the streams.
+//! Whatever it cannot decide (an identifier it cannot read, a Turbo subscribe without a name,
+//! a signed value that is not a string) goes to the app, as do Turbo subscribes when the node
+//! has no Turbo key (`turbo_streams` off, or the app customised `Turbo::StreamsChannel`).
+//! `$pubsub` exists only here: the app never sees its subscriptions, not even in `Disconnect`.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use super::signed::{Verified, Verifier};
+use crate::protocol::server;
+use crate::rpc::{
+    BoxFuture, CommandMessage, CommandResponse, ConnectionRequest, ConnectionResponse, Controller,
+    DisconnectRequest, DisconnectResponse, RpcError, Status,
+};
+
+/// AnyCable's channel of signed and public streams.
+pub const PUBSUB_CHANNEL: &str = "$pubsub";
+/// turbo-rails' channel.
+pub const TURBO_CHANNEL: &str = "Turbo::StreamsChannel";
+
+/// The parts of a channel identifier this controller reads; other keys are ignored, as the
+/// Ruby channels ignore them.
+#[derive(Deserialize)]
+struct Identifier<'a> {
+    #[serde(borrow)]
+    channel: Cow<'a, str>,
+    #[serde(borrow, default)]
+    signed_stream_name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    stream_name: Option<Cow<'a, str>>,
+}
+
+/// Answers `$pubsub` and Turbo subscriptions; passes the rest to `inner`.
+pub struct SignedStreams {
+    inner: Arc<dyn Controller>,
+    /// Verifies `Turbo::StreamsChannel` names; none: Turbo subscribes go to `inner`.
+    turbo: Option<Verifier>,
+    /// Verifies `$pubsub` signed names (`streams_secret`); none: they are rejected.
+    pubsub: Option<Verifier>,
+    /// `public_streams`: `$pubsub` subscribes by plain `stream_name` are confirmed.
+    public_streams: bool,
+}
+
+impl std::fmt::Debug for SignedStreams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedStreams")
+            .field("turbo", &self.turbo.is_some())
+            .field("pubsub", &self.pubsub.is_some())
+            .field("public_streams", &self.public_streams)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SignedStreams {
+    /// In front of `inner`, with the keys of Turbo's and AnyCable's signed names.
+    pub fn new(
+        inner: Arc<dyn Controller>,
+        turbo: Option<Verifier>,
+        pubsub: Option<Verifier>,
+        public_streams: bool,
+    ) -> Self {
+        Self { inner, turbo, pubsub, public_streams }
+    }
+
+    /// The reply to `request` when this controller gives it; `None`: the app's call.
+    fn answer(&self, request: &CommandMessage) -> Option<CommandResponse> {
+        let identifier: Identifier<'_> = serde_json::from_str(&request.identifier).ok()?;
+        let pubsub = match &*identifier.channel {
+            PUBSUB_CHANNEL => true,
+            TURBO_CHANNEL if self.turbo.is_some() => false,
+            _ => return None,
+        };
+        match request.command.as_str() {
+            "subscribe" => {
+                let name = if pubsub { self.pubsub_name(&identifier) } else { self.turbo_name(&identifier)? };
+                Some(match name {
+                    Some(name) => CommandResponse {
+                        status: Status::Success,
+                        streams: vec![name],
+                        transmissions: vec![server::confirm(&request.identifier)],
+                        ..CommandResponse::default()
+                    },
+                    None => CommandResponse {
+                        status: Status::Failure,
+                        transmissions: vec![server::reject(&request.identifier)],
+                        ..CommandResponse::default()
+                    },
+                })
+            }
+            "unsubscribe" => Some(CommandResponse {
+                status: Status::Success,
+                stop_streams: true,
+                ..CommandResponse::default()
+            }),
+            _ if pubsub => Some(CommandResponse {
+                status: Status::Error,
+                error_msg: format!("{PUBSUB_CHANNEL} takes no {}", request.command),
+                ..CommandResponse::default()
+            }),
+            _ => None,
+        }
+    }
+
+    /// The stream of a `$pubsub` subscribe; `None`: rejected.
+    fn pubsub_name(&self, identifier: &Identifier<'_>) -> Option<String> {
+        if let Some(signed) = &identifier.signed_stream_name {
+            return match self.pubsub.as_ref()?.verify(signed) {
+                Verified::Name(name) => Some(name),
+                Verified::Forged | Verified::Unusual => None,
+            };
+        }
+        identifier.stream_name.as_ref().filter(|_| self.public_streams).map(|name| name.to_string())
+    }
+
+    /// The stream of a Turbo subscribe: `Some(None)` rejected, `None` the app's to decide.
+    fn turbo_name(&self, identifier: &Identifier<'_>) -> Option<Option<String>> {
+        match self.turbo.as_ref()?.verify(identifier.signed_stream_name.as_ref()?) {
+            Verified::Name(name) => Some(Some(name)),
+            Verified::Forged => Some(None),
+            Verified::Unusual => None,
+        }
+    }
+}
+
+/// Whether `identifier` is a `$pubsub` subscription's.
+fn is_pubsub(identifier: &str) -> bool {
+    serde_json::from_str::<Identifier<'_>>(identifier).is_ok_and(|id| id.channel == PUBSUB_CHANNEL)
+}
+
+impl Controller for SignedStreams {
+    fn connect(&self, request: ConnectionRequest) -> BoxFuture<Result<ConnectionResponse, RpcError>> {
+        self.inner.connect(request)
+    }
+
+    fn command(&self, request: CommandMessage) -> BoxFuture<Result<CommandResponse, RpcError>> {
+        match self.answer(&request) {
+            Some(reply) => Box::pin(std::future::ready(Ok(reply))),
+            None => self.inner.command(request),
+        }
+    }
+
+    fn disconnect(&self, mut request: DisconnectRequest) -> BoxFuture<Result<DisconnectResponse, RpcError>> {
+        request.subscriptions.retain(|identifier| !is_pubsub(identifier));
+        request.env.istate.retain(|identifier, _| !is_pubsub(identifier));
+        self.inner.disconnect(request)
+    }
+
+    fn shutdown(&self) {
+        self.inner.shutdown();
+    }
+
+    fn pending_disconnects(&self) -> usize {
+        self.inner.pending_disconnects()
+    }
+}
