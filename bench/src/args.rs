@@ -65,6 +65,12 @@ pub(crate) struct Args {
     /// Messages the redeploy run's publisher keeps per stream in Redis (`history_limit`; give
     /// the server the same in ANYCABLE_HISTORY_LIMIT).
     pub(crate) history_limit: usize,
+    /// Clients of the reconnect storm (`storm`): each connects and subscribes to two Turbo
+    /// streams at once; 0: the usual run. Other phases are skipped.
+    pub(crate) storm: usize,
+    /// The server's `secret`: storm clients identify with a JWT signed with it instead of a
+    /// cookie.
+    pub(crate) jwt_secret: Option<String>,
 }
 
 impl Args {
@@ -97,6 +103,8 @@ impl Args {
             publish: "anycable".into(),
             metrics_path: None,
             history_limit: 100,
+            storm: 0,
+            jwt_secret: None,
         };
         let mut argv = std::env::args().skip(1);
         while let Some(flag) = argv.next() {
@@ -129,6 +137,8 @@ impl Args {
                 "--publish" => args.publish = value,
                 "--metrics-path" => args.metrics_path = Some(value),
                 "--history-limit" => args.history_limit = number(&flag, &value),
+                "--storm" => args.storm = number(&flag, &value),
+                "--jwt-secret" => args.jwt_secret = Some(value).filter(|s| !s.is_empty()),
                 _ => usage(&format!("unknown flag {flag}")),
             }
         }
@@ -155,7 +165,7 @@ fn usage(problem: &str) -> ! {
         "cable-bench: {problem}\nflags: --url --clients --connect-concurrency --pid --broadcasts --rate --payload \
          --performers --perform-seconds --header-bytes --settle-seconds --dead-peers --dead-wait --soak-seconds \
          --churn --drops-seconds --drop-fraction --drop-every --drop-for --extended --redeploy-seconds \
-         --restart-at --restart-command --redis-url --publish --metrics-path --history-limit"
+         --restart-at --restart-command --redis-url --publish --metrics-path --history-limit --storm --jwt-secret"
     );
     std::process::exit(2)
 }

@@ -10,8 +10,9 @@
 //! With `--pid`, memory and CPU are those of the server process and its descendants (Puma
 //! cluster workers), RSS and PSS (which splits pages shared after fork fairly).
 //!
-//! `--dead-peers`, `--soak-seconds`, `--drops-seconds` and `--redeploy-seconds` run other
-//! scenarios instead (`dead_peers`, `soak`, `drops`, `redeploy`).
+//! `--dead-peers`, `--soak-seconds`, `--drops-seconds`, `--redeploy-seconds` and `--storm` run
+//! other scenarios instead (`dead_peers`, `soak`, `drops`, `redeploy`, `storm`; the storm runs
+//! against spec/integration/app, which has turbo-rails).
 //!
 //! ```text
 //! cable-bench --url http://127.0.0.1:3000 --clients 1000 --pid <server pid> \
@@ -26,6 +27,7 @@ mod http;
 mod redeploy;
 mod soak;
 mod stats;
+mod storm;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,6 +39,10 @@ use crate::client::Client;
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let args = args::Args::parse();
+    if args.storm > 0 {
+        println!("{}", storm::run(&args).await);
+        return;
+    }
     let epoch = Instant::now();
     let cookie =
         http::join(&args.url).await.unwrap_or_else(|e| fail(&format!("joining the chat failed: {e}")));

@@ -16,6 +16,7 @@ require "anycable/rs/health_endpoint"
 require "anycable/rs/rpc_server"
 require "anycable/rs/broadcasting"
 require "anycable/rs/streams"
+require "anycable/rs/jwt"
 require "anycable/rs/endpoints"
 require "anycable/rs/railtie" if defined?(::Rails::Railtie)
 

@@ -25,6 +25,7 @@
 //!   from the application `secret`.
 //! - [`streams`]: `$pubsub` and `Turbo::StreamsChannel` subscribes verified and answered
 //!   without the app (a controller in front of the node's own).
+//! - [`identity`]: connects identified by an AnyCable JWT, answered without the app.
 //! - [`node`]: accepts hijacked sockets, pings, broadcasts, shuts down. Inside it,
 //!   `connection` runs one client (connect → commands → disconnect) and reaches the node only
 //!   through its `Host` trait, `writer` writes the socket, [`node::session`] is the bounded
@@ -43,6 +44,7 @@ pub mod broker;
 pub mod config;
 pub mod handshake;
 pub mod hub;
+pub mod identity;
 pub mod logging;
 pub mod metrics;
 pub mod node;

@@ -181,6 +181,8 @@ pub enum DisconnectReason {
     ServerError,
     /// An extended-protocol client answered no ping within `pong_timeout`.
     NoPong,
+    /// The client's JWT (`jid`) has expired: it must get a new one, not retry with it.
+    TokenExpired,
 }
 
 impl DisconnectReason {
@@ -194,12 +196,16 @@ impl DisconnectReason {
             Self::TooSlow => "too_slow",
             Self::ServerError => "server_error",
             Self::NoPong => "no_pong",
+            Self::TokenExpired => "token_expired",
         }
     }
 
     /// Whether the client should reconnect after this reason.
     pub fn reconnect(self) -> bool {
-        !matches!(self, Self::Unauthorized | Self::InvalidRequest | Self::RemoteNoReconnect)
+        !matches!(
+            self,
+            Self::Unauthorized | Self::InvalidRequest | Self::RemoteNoReconnect | Self::TokenExpired
+        )
     }
 
     /// A remote disconnect, with or without permission to reconnect.
@@ -210,6 +216,16 @@ impl DisconnectReason {
             Self::RemoteNoReconnect
         }
     }
+}
+
+/// The value of query parameter `name` in `url` (not percent-decoded: sids and tokens are URL-safe).
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    let query = url.split_once('?')?.1.split('#').next()?;
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(key, value)| *key == name && !value.is_empty())
+        .map(|(_, value)| value.to_owned())
 }
 
 /// Builders of server → client frames.

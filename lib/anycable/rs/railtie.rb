@@ -32,10 +32,12 @@ module AnyCable
         AnyCable::RS.logger = ::Rails.logger if ::Rails.logger
       end
 
-      # `signed_stream_name` in views, unless AnyCable's Rails gem brings its own.
+      # `signed_stream_name` and `action_cable_with_jwt_meta_tag` in views, unless AnyCable's
+      # Rails gem brings its own.
       initializer "anycable_rs.helpers" do
         ActiveSupport.on_load(:action_view) do
           include AnyCable::RS::Streams::Helper unless method_defined?(:signed_stream_name)
+          include AnyCable::RS::JWT::Helper unless method_defined?(:action_cable_with_jwt_meta_tag)
         end
       end
 

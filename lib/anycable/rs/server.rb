@@ -155,12 +155,13 @@ module AnyCable
       # [url, headers, protocols, key] as the node takes them. With the channels in this
       # process (no rpc_host) `connect` sees every request header, as under Action Cable; a
       # remote RPC server gets only `headers`, as AnyCable passes them (and the node reads
-      # X-AnyCable-Restore-Sid, the session an extended client asks back). Either way the node
+      # X-AnyCable-Restore-Sid, the session an extended client asks back, and X-JID, the JWT
+      # identification token, named after `jwt_param`). Either way the node
       # keeps only `headers` for the commands after connect.
       def upgrade_request(env)
         headers = { "REMOTE_ADDR" => env["REMOTE_ADDR"].to_s }
         if @config.rpc_host
-          [*@config.headers, "x-anycable-restore-sid"].each do |name|
+          [*@config.headers, "x-anycable-restore-sid", "x-#{@config.jwt_param.downcase}"].each do |name|
             value = env["HTTP_#{name.upcase.tr("-", "_")}"]
             headers[name] = value if value
           end

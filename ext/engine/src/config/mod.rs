@@ -192,6 +192,18 @@ settings! {
     secret: Option<Secret> = None, kinds::SecretText;
     /// Bearer token of HTTP RPC calls (both directions). Default: derived from `secret`.
     http_rpc_secret: Option<Secret> = None, kinds::SecretText;
+    /// Key of AnyCable's JWT identification tokens (HS256): a client that connects with a token
+    /// in the `jwt_param` query parameter (or the `X-JID` header) signed with it is welcomed with
+    /// the identifiers of its `ext` claim and no `connect` call; expired: `token_expired`.
+    /// Default: `secret`; with neither, tokens are left to the app.
+    jwt_secret: Option<Secret> = None, kinds::SecretText;
+    /// Seconds a token made by `AnyCable::JWT.encode` is valid. 0: no expiry.
+    #[ruby_only = true]
+    jwt_ttl: Duration = Duration::from_secs(3600), kinds::Seconds { min: 0, max: 31_536_000 };
+    /// Query parameter of JWT identification tokens; the header is `X-` and this name.
+    jwt_param: String = "jid".into(), kinds::Name("a query parameter name");
+    /// Refuse connections without a JWT identification token (`unauthorized`).
+    enforce_jwt: bool = false, kinds::Flag;
     /// Key of AnyCable's signed stream names: `$pubsub` subscribes with a `signed_stream_name`
     /// (`AnyCable::Streams.signed`, the `signed_stream_name` helper) are verified with it and
     /// answered without a call to the app. Default: `secret`; with neither, they are rejected.
@@ -348,7 +360,8 @@ impl Config {
         Ok(config)
     }
 
-    /// Checks settings that depend on each other: a Redis broadcast source needs `redis_url`.
+    /// Checks settings that depend on each other: a Redis broadcast source needs `redis_url`,
+    /// `enforce_jwt` a key.
     /// Not part of [`Self::from_map`], so settings can be given one at a time in any order;
     /// the node checks when it starts (and logs the error, keeping in-process delivery).
     pub fn check(&self) -> Result<(), ConfigError> {
@@ -358,6 +371,13 @@ impl Config {
                 needed_by:
                     "broker is redis (broadcasts get their stream position as they pass through Redis)"
                         .to_owned(),
+            });
+        }
+        if self.enforce_jwt && self.jwt_secret.is_none() && self.secret.is_none() {
+            return Err(ConfigError::Missing {
+                key: "jwt_secret",
+                needed_by: "enforce_jwt is on (clients connect with tokens signed with it; or set secret)"
+                    .to_owned(),
             });
         }
         if self.redis_url.is_none() {

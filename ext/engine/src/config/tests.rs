@@ -65,6 +65,14 @@ fn redis_sources_need_a_url() {
 }
 
 #[test]
+fn enforce_jwt_needs_a_key() {
+    let err = from(json!({"enforce_jwt": true})).unwrap().check().unwrap_err();
+    assert!(err.to_string().starts_with("`jwt_secret` must be set: enforce_jwt is on"), "{err}");
+    assert_eq!(from(json!({"enforce_jwt": true, "secret": "s"})).unwrap().check(), Ok(()));
+    assert_eq!(from(json!({"enforce_jwt": "true", "jwt_secret": "j"})).unwrap().check(), Ok(()));
+}
+
+#[test]
 fn the_ca_path_must_be_a_file() {
     let err = from(json!({"redis_tls_ca_cert_path": "/nonexistent/ca.pem"})).unwrap_err();
     assert!(err.to_string().contains("no such file"), "{err}");
@@ -180,7 +188,14 @@ fn to_map_round_trips() {
 fn every_setting_is_described_and_secrets_are_marked() {
     assert!(SETTINGS.iter().all(|s| s.description().ends_with('.') && !s.description().starts_with(' ')));
     let secrets: Vec<&str> = SETTINGS.iter().filter(|s| s.secret).map(|s| s.key).collect();
-    let expected = ["secret", "http_rpc_secret", "streams_secret", "turbo_streams_secret", "broadcast_key"];
+    let expected = [
+        "secret",
+        "http_rpc_secret",
+        "jwt_secret",
+        "streams_secret",
+        "turbo_streams_secret",
+        "broadcast_key",
+    ];
     assert_eq!(secrets, [&expected[..], &["metrics_http_basic_auth"]].concat());
     assert_eq!(setting("redis_url").unwrap().env(), ["ANYCABLE_REDIS_URL", "REDIS_URL"]);
     assert_eq!(setting("ping_interval").unwrap().env(), ["ANYCABLE_PING_INTERVAL"]);

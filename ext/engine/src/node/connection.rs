@@ -36,7 +36,8 @@ use crate::hub::{Hub, SessionId, Subscribed, Subscriber, Unsubscribed};
 use crate::logging::Clipped;
 use crate::metrics::{Counter, Metrics};
 use crate::protocol::{
-    server, BroadcastData, ClientCommand, Command, DisconnectReason, HistoryRequest, Placed, SUBPROTOCOL_EXT,
+    query_param, server, BroadcastData, ClientCommand, Command, DisconnectReason, HistoryRequest, Placed,
+    SUBPROTOCOL_EXT,
 };
 use crate::rpc::{
     merge_state, CommandMessage, CommandResponse, ConnectionRequest, Controller, DisconnectRequest, Env,
@@ -796,16 +797,6 @@ async fn sleep_until(at: Option<Instant>) {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
-}
-
-/// The value of query parameter `name` in `url` (not percent-decoded: sids are URL-safe).
-fn query_param(url: &str, name: &str) -> Option<String> {
-    let query = url.split_once('?')?.1.split('#').next()?;
-    query
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .find(|(key, value)| *key == name && !value.is_empty())
-        .map(|(_, value)| value.to_owned())
 }
 
 /// What a connection keeps of the headers connect saw: the configured `headers` (lower-case

@@ -39,6 +39,7 @@ use crate::broadcast::Target;
 use crate::broker::Broker;
 use crate::config::{BroadcastAdapter, Config};
 use crate::hub::{Hub, SessionId, Subscriber as _};
+use crate::identity::JwtIdentification;
 use crate::logging::Clipped;
 use crate::metrics::{self, statsd, Counter, Gauge, Metrics, Sample};
 use crate::protocol::{server, DisconnectReason, Placed};
@@ -77,7 +78,7 @@ pub struct Node {
     hub: Hub<SessionHandle>,
     sessions: Sessions,
     /// The controller `new` was given, counted by [`Metered`] (`rpc_call_total`, ...), behind
-    /// [`SignedStreams`], whose answers are no calls.
+    /// [`SignedStreams`] and [`JwtIdentification`], whose answers are no calls.
     controller: Arc<dyn Controller>,
     /// The same controller, for its count of calls in flight.
     metered: Arc<Metered>,
@@ -126,7 +127,8 @@ impl Node {
         let pubsub = config.streams_secret.as_ref().or(config.secret.as_ref());
         let pubsub = pubsub.map(|secret| Verifier::new(secret.expose().as_bytes()));
         let metered_controller = Arc::clone(&metered) as Arc<dyn Controller>;
-        let controller = SignedStreams::new(metered_controller, turbo, pubsub, config.public_streams);
+        let streams = SignedStreams::new(metered_controller, turbo, pubsub, config.public_streams);
+        let controller = JwtIdentification::new(Arc::new(streams), &config);
         let broker = Broker::new(&config);
         Arc::new(Self {
             broker,

@@ -193,7 +193,7 @@ pub fn start_with(config: Config, controller: Arc<dyn Controller>, app: Arc<App>
                 })
             };
             let mut headers = HashMap::from([("REMOTE_ADDR".to_owned(), "127.0.0.1".to_owned())]);
-            for name in ["cookie", "x-anycable-restore-sid"] {
+            for name in ["cookie", "x-anycable-restore-sid", "x-jid", "x-token"] {
                 if let Some(value) = header(name) {
                     headers.insert(name.into(), value);
                 }

@@ -55,7 +55,7 @@ module IntegrationApp
     config.hosts.clear
     config.secret_key_base = "integration-specs-only-#{"0" * 64}"
     config.logger = ActiveSupport::Logger.new($stdout)
-    config.log_level = :debug
+    config.log_level = ENV.fetch("RAILS_LOG_LEVEL", "debug") # bench/run: warn
 
     if CABLE_SERVER == "anycable_rs"
       # The Railtie serves Action Cable's mount path (/cable) with anycable-rs (the test-app

@@ -8,6 +8,7 @@ Rails.application.routes.draw do
   get "/stats", to: "health#stats"
   get "/anycable_rails", to: "health#anycable_rails"
   post "/broadcast", to: "broadcasts#create"
+  get "/token", to: "tokens#show" if CABLE_SERVER == "anycable_rs"
   if defined?(::Turbo::Engine)
     get "/rooms/:id", to: "rooms#show"
     post "/rooms/:id/messages", to: "rooms#create_message"
