@@ -21,13 +21,13 @@ async fn request(url: &str, head: String, body: &str) -> Result<String, String> 
     Ok(response)
 }
 
-/// The body of `GET path` when it answers 200.
+/// The body of `GET path` when it answers 200 (asked as HTTP/1.0: never chunked).
 pub(crate) async fn get(url: &str, path: &str) -> Result<String, String> {
     let host = authority(url);
-    let response = request(url, format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n"), "").await?;
+    let response = request(url, format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n"), "").await?;
     let (head, body) = response.split_once("\r\n\r\n").ok_or("no HTTP response")?;
     match head.lines().next() {
-        Some(status) if status.starts_with("HTTP/1.1 200") => Ok(body.to_owned()),
+        Some(status) if status.split_whitespace().nth(1) == Some("200") => Ok(body.to_owned()),
         status => Err(format!("answered {}", status.unwrap_or("nothing"))),
     }
 }

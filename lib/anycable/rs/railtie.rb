@@ -5,7 +5,8 @@ module AnyCable
     # Rails integration: logs to Rails.logger, runs the app's channels through the in-process
     # handler, and with `config.anycable_rs.mount = true` serves Action Cable's mount path
     # (`config.action_cable.mount_path`, "/cable" by default) with anycable-rs instead of
-    # Action Cable's own server.
+    # Action Cable's own server, ahead of the app's middleware (CableMiddleware); `:routes`
+    # mounts it as the first route instead, behind the app's middleware.
     #
     # `config.anycable_rs.broadcast_endpoint` mounts the HTTP broadcast endpoint: `true` at
     # "/_broadcast", a String at that path, `false` never; unset (nil), it is mounted at
@@ -53,8 +54,13 @@ module AnyCable
         path = app.config.action_cable.mount_path || AnyCable::RS.config.path
         app.config.action_cable.mount_path = nil # Action Cable's server is not mounted
         app.config.action_cable.url ||= path # what `action_cable_meta_tag` tells clients
-        app.config.after_initialize do
-          app.routes.prepend { mount AnyCable::RS.server => path, internal: true, anchor: true }
+        if app.config.anycable_rs.mount == :routes
+          app.config.after_initialize do
+            app.routes.prepend { mount AnyCable::RS.server => path, internal: true, anchor: true }
+          end
+        else
+          require "anycable/rs/cable_middleware"
+          app.config.middleware.insert_before 0, CableMiddleware, path
         end
       end
 

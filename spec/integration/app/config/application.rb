@@ -8,6 +8,7 @@ require "action_cable/engine"
 require "action_view/railtie"
 require "active_model/railtie"
 require "global_id/railtie"
+require "active_job/railtie" # turbo-rails 1.5 eager loads its jobs
 
 Bundler.require(*Rails.groups)
 
@@ -52,6 +53,9 @@ module IntegrationApp
     config.load_defaults Rails::VERSION::STRING.to_f
     config.root = File.expand_path("..", __dir__)
     config.eager_load = ENV["CABLE_EAGER_LOAD"] == "1" # as in production (spec/integration/anycable_rails_spec.rb)
+    # bench/run's storm runs the app as production: classes loaded once (on first use: some
+    # channels use anycable-rs' API and do not load under stock Action Cable), no reloading.
+    config.cache_classes = true if Rails.env.production?
     config.hosts.clear
     config.secret_key_base = "integration-specs-only-#{"0" * 64}"
     config.logger = ActiveSupport::Logger.new($stdout)
