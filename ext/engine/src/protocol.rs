@@ -34,6 +34,9 @@ pub enum Command {
     History,
     /// The client's answer to a ping (extended protocol); carries no identifier.
     Pong,
+    /// A message to the other subscribers of the subscription's whisper stream, which never
+    /// reaches the app (AnyCable).
+    Whisper,
 }
 
 impl Command {
@@ -45,6 +48,7 @@ impl Command {
             Self::Message => "message",
             Self::History => "history",
             Self::Pong => "pong",
+            Self::Whisper => "whisper",
         }
     }
 }
@@ -56,7 +60,8 @@ pub struct ClientCommand {
     pub command: Command,
     /// The channel identifier, exactly as the client sent it.
     pub identifier: String,
-    /// For `message`: the JSON string holding the action and its arguments.
+    /// For `message`: the JSON string holding the action and its arguments; for `whisper`:
+    /// the JSON text of what is whispered.
     pub data: Option<String>,
     /// For `history`, and optionally `subscribe`: what the client already has.
     pub history: Option<HistoryRequest>,
@@ -112,7 +117,7 @@ impl fmt::Display for ProtocolError {
         match self {
             Self::Malformed(why) => write!(f, "malformed command: {why}"),
             Self::UnknownCommand(name) => write!(f, "unknown command `{}`", Clipped(name)),
-            Self::MissingData => f.write_str("`message` command without `data`"),
+            Self::MissingData => f.write_str("`message` or `whisper` command without `data`"),
             Self::MissingIdentifier => f.write_str("command without `identifier`"),
             Self::MissingHistory => f.write_str("`history` command without `history`"),
         }
@@ -126,8 +131,9 @@ struct RawCommand {
     command: String,
     #[serde(default)]
     identifier: Option<String>,
+    /// A JSON string for `message`, any JSON value (an object, normally) for `whisper`.
     #[serde(default)]
-    data: Option<String>,
+    data: Option<Box<RawValue>>,
     #[serde(default)]
     history: Option<HistoryRequest>,
 }
@@ -143,11 +149,19 @@ impl ClientCommand {
             "message" => Command::Message,
             "history" => Command::History,
             "pong" => Command::Pong,
+            "whisper" => Command::Whisper,
             _ => return Err(ProtocolError::UnknownCommand(raw.command)),
         };
-        if command == Command::Message && raw.data.is_none() {
-            return Err(ProtocolError::MissingData);
-        }
+        let data = match (command, raw.data) {
+            (Command::Message | Command::Whisper, None) => return Err(ProtocolError::MissingData),
+            // `message` data is a JSON string (holding the action's JSON); a whisper's is sent on as is.
+            (Command::Whisper, Some(data)) => Some(String::from(Box::<str>::from(data))),
+            (_, Some(data)) => Some(
+                serde_json::from_str::<String>(data.get())
+                    .map_err(|_| ProtocolError::Malformed("`data` must be a JSON string".into()))?,
+            ),
+            (_, None) => None,
+        };
         if command == Command::History && raw.history.as_ref().is_none_or(HistoryRequest::is_empty) {
             return Err(ProtocolError::MissingHistory);
         }
@@ -157,7 +171,7 @@ impl ClientCommand {
             None => return Err(ProtocolError::MissingIdentifier),
         };
         let history = raw.history.filter(|history| !history.is_empty());
-        Ok(Self { command, identifier, data: raw.data, history })
+        Ok(Self { command, identifier, data, history })
     }
 }
 
@@ -398,6 +412,24 @@ mod tests {
             ClientCommand::parse(r#"{"command":"dance","identifier":"x"}"#).unwrap_err().to_string(),
             "unknown command `dance`"
         );
+    }
+
+    #[test]
+    fn a_whisper_carries_its_data_as_json_text_and_a_message_a_string() {
+        let whisper =
+            json!({"command": "whisper", "identifier": ID, "data": {"typing": true, "name": "é\"x"}});
+        let cmd = ClientCommand::parse(&whisper.to_string()).unwrap();
+        assert_eq!(cmd.command, Command::Whisper);
+        let data: Value = serde_json::from_str(cmd.data.as_deref().unwrap()).unwrap();
+        assert_eq!(data, json!({"typing": true, "name": "é\"x"}));
+        assert_eq!(
+            ClientCommand::parse(&json!({"command": "whisper", "identifier": ID}).to_string()),
+            Err(ProtocolError::MissingData)
+        );
+        let object = json!({"command": "message", "identifier": ID, "data": {"action": "x"}}).to_string();
+        assert!(matches!(ClientCommand::parse(&object), Err(ProtocolError::Malformed(_))));
+        let null = json!({"command": "message", "identifier": ID, "data": null}).to_string();
+        assert_eq!(ClientCommand::parse(&null), Err(ProtocolError::MissingData));
     }
 
     #[test]

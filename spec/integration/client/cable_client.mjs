@@ -7,6 +7,7 @@
 //   {"cmd":"connect"}                                      open the socket (subscribe does it too)
 //   {"cmd":"subscribe","sub":"s1","params":{"channel":"EchoChannel","room":"a"}}
 //   {"cmd":"perform","sub":"s1","action":"echo","data":{"text":"hi"}}
+//   {"cmd":"whisper","sub":"s1","data":{"typing":true}}
 //   {"cmd":"unsubscribe","sub":"s1"}
 //   {"cmd":"close"}                                        consumer.disconnect() (no reconnect)
 //   {"cmd":"exit"}
@@ -89,6 +90,8 @@ function run(command) {
       return subscribe(command.sub, command.params);
     case "perform":
       return command.data === undefined ? subscription.perform(command.action) : subscription.perform(command.action, command.data);
+    case "whisper": // AnyCable's command: to the other subscribers of the whisper stream
+      return consumer.send({ command: "whisper", identifier: subscription.identifier, data: command.data });
     case "unsubscribe":
       subscriptions.delete(command.sub);
       return subscription.unsubscribe();

@@ -59,6 +59,10 @@ module IntegrationSupport
       command({ cmd: "perform", sub: sub, action: action, data: data }.compact)
     end
 
+    def whisper(sub, data)
+      command(cmd: "whisper", sub: sub, data: data)
+    end
+
     def unsubscribe(sub)
       command(cmd: "unsubscribe", sub: sub)
     end

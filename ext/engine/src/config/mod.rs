@@ -208,6 +208,8 @@ settings! {
     /// (`AnyCable::Streams.signed`, the `signed_stream_name` helper) are verified with it and
     /// answered without a call to the app. Default: `secret`; with neither, they are rejected.
     streams_secret: Option<Secret> = None, kinds::SecretText;
+    /// `$pubsub` subscribers may `whisper` to the other subscribers of their stream.
+    streams_whisper: bool = false, kinds::Flag;
     /// Confirm `$pubsub` subscribes by a plain `stream_name` (anyone may listen to any stream
     /// by name): only for streams that hold nothing private.
     public_streams: bool = false, kinds::Flag;

@@ -43,6 +43,7 @@ use crate::rpc::{
     merge_state, CommandMessage, CommandResponse, ConnectionRequest, Controller, DisconnectRequest, Env,
     RpcError, Status, StringMap,
 };
+use crate::streams::WHISPER_STREAM;
 
 use super::session::{Close, Control, SessionHandle};
 use super::socket::{self, Incoming};
@@ -87,6 +88,9 @@ pub(crate) trait Host: Send + Sync + 'static {
     fn welcomed(&self, session: &SessionHandle, identifiers: &Arc<str>);
     /// The welcomed session ended.
     fn left(&self, session: SessionId, identifiers: &str);
+    /// Delivers a whisper (`data`, JSON text) to the subscribers of `stream` but session
+    /// `sid`, live only: never kept in history.
+    fn whisper(&self, stream: String, data: String, sid: String);
 }
 
 /// Bytes read from the socket at a time. Client frames are small commands, and this buffer is
@@ -491,13 +495,16 @@ impl Connection {
                 let identifier = Clipped(&command.identifier);
                 return tracing::warn!(sid = %self.sid, %identifier, "already subscribed");
             }
-            (Command::Message | Command::Unsubscribe | Command::History, false) => {
+            (Command::Message | Command::Unsubscribe | Command::History | Command::Whisper, false) => {
                 let identifier = Clipped(&command.identifier);
                 return tracing::warn!(sid = %self.sid, %identifier, command = command.command.as_str(), "not subscribed");
             }
             (Command::History, true) => {
                 let history = command.history.unwrap_or_default();
                 return self.history(&command.identifier, &history).await;
+            }
+            (Command::Whisper, true) => {
+                return self.whisper(&command.identifier, command.data.unwrap_or_default())
             }
             _ => {}
         }
@@ -679,6 +686,20 @@ impl Connection {
         let answer =
             if rejected { server::reject_history(identifier) } else { server::confirm_history(identifier) };
         self.handle.send(Utf8Bytes::from(answer));
+    }
+
+    /// Sends `data` to the other subscribers of the subscription's whisper stream (istate `$w`,
+    /// set by `stream_from …, whisper: true`); a subscription without one cannot whisper.
+    fn whisper(&mut self, identifier: &str, data: String) {
+        let stream = self.subscriptions.get(identifier).and_then(|s| s.istate.get(WHISPER_STREAM));
+        match stream.filter(|stream| !stream.is_empty()) {
+            Some(stream) => self.node.whisper(stream.clone(), data, self.sid.clone()),
+            None => {
+                let identifier = Clipped(identifier);
+                tracing::debug!(sid = %self.sid, %identifier, "whisper refused: the subscription has no whisper stream");
+                self.invalid_command();
+            }
+        }
     }
 
     /// The waiting streams of a restored session whose client asked no history go live.

@@ -127,7 +127,7 @@ impl Node {
         let pubsub = config.streams_secret.as_ref().or(config.secret.as_ref());
         let pubsub = pubsub.map(|secret| Verifier::new(secret.expose().as_bytes()));
         let metered_controller = Arc::clone(&metered) as Arc<dyn Controller>;
-        let streams = SignedStreams::new(metered_controller, turbo, pubsub, config.public_streams);
+        let streams = SignedStreams::new(metered_controller, turbo, pubsub, &config);
         let controller = JwtIdentification::new(Arc::new(streams), &config);
         let broker = Broker::new(&config);
         Arc::new(Self {
@@ -563,6 +563,11 @@ impl Host for Node {
         if let Some(channel) = self.router.left(session, identifiers) {
             self.refresh_redis(channel);
         }
+    }
+
+    fn whisper(&self, stream: String, data: String, sid: String) {
+        let whisper = Broadcast { stream, data, exclude_socket: Some(sid), transient: true, position: None };
+        self.enqueue(Publication::Broadcast(whisper));
     }
 }
 

@@ -6,7 +6,8 @@
 //! Whatever it cannot decide (an identifier it cannot read, a Turbo subscribe without a name,
 //! a signed value that is not a string) goes to the app, as do Turbo subscribes when the node
 //! has no Turbo key (`turbo_streams` off, or the app customised `Turbo::StreamsChannel`).
-//! `$pubsub` exists only here: the app never sees its subscriptions, not even in `Disconnect`.
+//! `$pubsub` exists only here: the app never sees its subscriptions, not even in `Disconnect`;
+//! with `streams_whisper` its subscribers may whisper on their stream.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::signed::{Verified, Verifier};
+use crate::config::Config;
 use crate::protocol::server;
 use crate::rpc::{
     BoxFuture, CommandMessage, CommandResponse, ConnectionRequest, ConnectionResponse, Controller,
@@ -24,6 +26,8 @@ use crate::rpc::{
 pub const PUBSUB_CHANNEL: &str = "$pubsub";
 /// turbo-rails' channel.
 pub const TURBO_CHANNEL: &str = "Turbo::StreamsChannel";
+/// The istate key of a subscription's whisper stream (AnyCable's reserved name).
+pub const WHISPER_STREAM: &str = "$w";
 
 /// The parts of a channel identifier this controller reads; other keys are ignored, as the
 /// Ruby channels ignore them.
@@ -46,6 +50,8 @@ pub struct SignedStreams {
     pubsub: Option<Verifier>,
     /// `public_streams`: `$pubsub` subscribes by plain `stream_name` are confirmed.
     public_streams: bool,
+    /// `streams_whisper`: `$pubsub` subscriptions get their stream as whisper stream.
+    whisper: bool,
 }
 
 impl std::fmt::Debug for SignedStreams {
@@ -54,19 +60,21 @@ impl std::fmt::Debug for SignedStreams {
             .field("turbo", &self.turbo.is_some())
             .field("pubsub", &self.pubsub.is_some())
             .field("public_streams", &self.public_streams)
+            .field("whisper", &self.whisper)
             .finish_non_exhaustive()
     }
 }
 
 impl SignedStreams {
-    /// In front of `inner`, with the keys of Turbo's and AnyCable's signed names.
+    /// In front of `inner`, with the keys of Turbo's and AnyCable's signed names, and
+    /// `config`'s `public_streams` and `streams_whisper`.
     pub fn new(
         inner: Arc<dyn Controller>,
         turbo: Option<Verifier>,
         pubsub: Option<Verifier>,
-        public_streams: bool,
+        config: &Config,
     ) -> Self {
-        Self { inner, turbo, pubsub, public_streams }
+        Self { inner, turbo, pubsub, public_streams: config.public_streams, whisper: config.streams_whisper }
     }
 
     /// The reply to `request` when this controller gives it; `None`: the app's call.
@@ -81,12 +89,18 @@ impl SignedStreams {
             "subscribe" => {
                 let name = if pubsub { self.pubsub_name(&identifier) } else { self.turbo_name(&identifier)? };
                 Some(match name {
-                    Some(name) => CommandResponse {
-                        status: Status::Success,
-                        streams: vec![name],
-                        transmissions: vec![server::confirm(&request.identifier)],
-                        ..CommandResponse::default()
-                    },
+                    Some(name) => {
+                        let mut reply = CommandResponse {
+                            status: Status::Success,
+                            transmissions: vec![server::confirm(&request.identifier)],
+                            ..CommandResponse::default()
+                        };
+                        if pubsub && self.whisper {
+                            reply.env.istate.insert(WHISPER_STREAM.to_owned(), name.clone());
+                        }
+                        reply.streams.push(name);
+                        reply
+                    }
                     None => CommandResponse {
                         status: Status::Failure,
                         transmissions: vec![server::reject(&request.identifier)],

@@ -76,6 +76,12 @@ impl App {
             |message: Value| json!({ "identifier": request.identifier, "message": message }).to_string();
         let mut reply = CommandResponse { status: Status::Success, ..Default::default() };
         match (request.command.as_str(), id["channel"].as_str()) {
+            ("subscribe", Some("Whisper")) => {
+                // Streams `chat:<room>` and whispers on it (`stream_from …, whisper: true`).
+                reply.streams = vec![format!("chat:{room}")];
+                reply.env.istate.insert("$w".into(), format!("chat:{room}"));
+                reply.transmissions.push(server::confirm(&request.identifier));
+            }
             ("subscribe", Some("Reject")) => {
                 reply.status = Status::Failure;
                 reply.transmissions.push(server::reject(&request.identifier));

@@ -28,8 +28,10 @@ module AnyCable
 
         # The WebSocket server relays every broadcast as is: a callback, block or non-JSON coder
         # cannot run per message, so it is ignored (with a warning) and the stream still starts.
-        def stream_from(broadcasting, callback = nil, coder: nil, &block)
-          return super unless anycable_rs?
+        # `whisper: true` (AnyCable's option) makes it the subscription's whisper stream: the
+        # client's `whisper` commands go to its other subscribers (docs/hotwire.md).
+        def stream_from(broadcasting, callback = nil, coder: nil, whisper: false, &block)
+          return super(broadcasting, callback, coder: coder, &block) unless anycable_rs?
 
           if callback || block || (coder && coder != ActiveSupport::JSON)
             anycable_rs_warn_once(:stream_handler, "stream_from callbacks and coders are not supported by anycable-rs; " \
@@ -37,7 +39,14 @@ module AnyCable
           end
           broadcasting = String(broadcasting)
           connection.anycable_rs_socket.stream_from(broadcasting)
+          connection.anycable_rs_socket.whisper(identifier, broadcasting) if whisper
           logger.info "#{self.class.name} is streaming from #{broadcasting}"
+        end
+
+        def stream_for(model, callback = nil, coder: nil, whisper: false, &block)
+          return super(model, callback, coder: coder, &block) unless anycable_rs?
+
+          stream_from(broadcasting_for(model), callback || block, coder: coder, whisper: whisper)
         end
 
         def stop_stream_from(broadcasting)

@@ -12,6 +12,8 @@ module AnyCable
       # Streams are recorded in the order the WebSocket server applies them (stop_streams, then
       # stopped_streams, then streams), so the net effect of one call is what the channel meant.
       class Socket
+        WHISPER_STREAM = "$w"
+
         attr_reader :transmissions, :streams, :stopped_streams, :cstate
 
         def initialize(cstate: {})
@@ -63,6 +65,12 @@ module AnyCable
 
         def restore_istate(identifier, state)
           @istates[identifier] = state
+        end
+
+        # Makes `broadcasting` the whisper stream of `identifier`'s subscription: AnyCable's
+        # reserved istate key `$w`, holding the stream name as is.
+        def whisper(identifier, broadcasting)
+          istate(identifier).write_raw(WHISPER_STREAM, broadcasting)
         end
       end
     end

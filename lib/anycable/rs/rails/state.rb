@@ -30,9 +30,15 @@ module AnyCable
           @written[name.to_s] = value
         end
 
+        # Stores `string` under name as it is, not serialised: AnyCable's reserved keys.
+        def write_raw(name, string)
+          (@raw ||= {})[name.to_s] = string
+        end
+
         # {"name" => "<serialised value>"} for every value written during the call.
         def changes
-          @written.transform_values { |value| Serializer.dump(value) }
+          changes = @written.transform_values { |value| Serializer.dump(value) }
+          @raw ? changes.merge(@raw) : changes
         end
       end
     end
