@@ -1,5 +1,7 @@
 // The chat page: one Action Cable subscription to ChatChannel for the room, a form that
-// performs `speak`, and a list that shows every message broadcast to the room.
+// performs `speak`, and a list that shows every message broadcast to the room. While someone
+// types, their page whispers (AnyCable's `whisper` command: the server relays it to the other
+// pages of the room, no Ruby runs) and the others show "… is typing" for a few seconds.
 document.addEventListener("DOMContentLoaded", () => {
   const chat = document.getElementById("chat");
   if (!chat) return;
@@ -8,6 +10,10 @@ document.addEventListener("DOMContentLoaded", () => {
   const list = document.getElementById("messages");
   const form = document.getElementById("message-form");
   const input = document.getElementById("message");
+  const typing = document.getElementById("typing");
+  const me = document.getElementById("me").textContent;
+  let typingUntil = null;
+  let lastWhisper = 0;
   const setState = (connected, text) => {
     chat.dataset.connected = String(connected);
     status.textContent = text;
@@ -21,6 +27,12 @@ document.addEventListener("DOMContentLoaded", () => {
       disconnected() { setState(false, "reconnecting…"); },
       rejected() { setState(false, "rejected"); },
       received(data) {
+        if (data.typing) {
+          typing.textContent = `${data.typing} is typing…`;
+          clearTimeout(typingUntil);
+          typingUntil = setTimeout(() => { typing.textContent = ""; }, 3000);
+          return;
+        }
         const item = document.createElement("li");
         item.className = "message";
         const who = document.createElement("strong");
@@ -30,6 +42,12 @@ document.addEventListener("DOMContentLoaded", () => {
       },
     },
   );
+
+  input.addEventListener("input", () => {
+    if (Date.now() - lastWhisper < 1000) return;
+    lastWhisper = Date.now();
+    consumer.send({ command: "whisper", identifier: subscription.identifier, data: { typing: me } });
+  });
 
   form.addEventListener("submit", (event) => {
     event.preventDefault();

@@ -1,12 +1,14 @@
 # frozen_string_literal: true
 
-# One stream per room; `speak` broadcasts a message to everyone in the room.
+# One stream per room; `speak` broadcasts a message to everyone in the room. Under anycable-rs
+# the stream is also the room's whisper stream: the page's typing notices go from client to
+# client without reaching this code (docs/hotwire.md).
 class ChatChannel < ApplicationCable::Channel
   def subscribed
     room = params[:room].to_s
     return reject unless RoomsController::ROOM.match?(room)
 
-    stream_from stream_name
+    stream_from stream_name, whisper: true
   end
 
   def speak(data)

@@ -40,6 +40,16 @@ RSpec.describe "Chat", type: :system do
     expect(page).not_to have_css("#messages li", text: "kitchen")
   end
 
+  it "shows the others that someone is typing, through whispers" do
+    join("alice", "lobby")
+    using_session(:bob) { join("bob", "lobby") }
+
+    fill_in "Message", with: "hel"
+    using_session(:bob) { expect(page).to have_css("#typing", text: "alice is typing") }
+    # Never echoed: by now alice would have it too (one delivery to the room's stream).
+    expect(page).not_to have_css("#typing", text: "is typing", visible: :all)
+  end
+
   it "escapes what people write" do
     join("mallory", "lobby")
     say("<img src=x onerror=alert(1)>")
