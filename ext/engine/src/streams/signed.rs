@@ -10,6 +10,8 @@ use base64::engine::DecodePaddingMode;
 use base64::Engine;
 use ring::hmac;
 
+use crate::secret::hex;
+
 /// Hex digits of an HMAC-SHA256 signature.
 const SIGNATURE_HEX: usize = 64;
 /// Between the encoded name and its signature.
@@ -69,13 +71,8 @@ impl Verifier {
     pub fn sign(&self, name: &str) -> String {
         let json = serde_json::Value::from(name).to_string();
         let encoded = STANDARD.encode(json);
-        let signature = hmac::sign(&self.key, encoded.as_bytes());
-        let mut out = encoded;
-        out.push_str(SEPARATOR);
-        for byte in signature.as_ref() {
-            out.push_str(&format!("{byte:02x}"));
-        }
-        out
+        let signature = hex(hmac::sign(&self.key, encoded.as_bytes()).as_ref());
+        format!("{encoded}{SEPARATOR}{signature}")
     }
 }
 
@@ -128,9 +125,7 @@ mod tests {
     fn reads_anycables_url_safe_names_and_leaves_other_values_to_the_app() {
         let verifier = Verifier::new(b"k");
         let sign = |encoded: &str| {
-            let signature = hmac::sign(&verifier.key, encoded.as_bytes());
-            let hex: String = signature.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-            format!("{encoded}--{hex}")
+            format!("{encoded}--{}", hex(hmac::sign(&verifier.key, encoded.as_bytes()).as_ref()))
         };
         // "?>" encodes to "Ij8+Ig==" in the standard alphabet and "Ij8-Ig==" URL-safe.
         assert_eq!(verifier.verify(&sign(&URL_SAFE.encode("\"?>\""))), Verified::Name("?>".into()));
