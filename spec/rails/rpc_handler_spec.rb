@@ -222,6 +222,19 @@ RSpec.describe AnyCable::RS::Rails::RPCHandler do
       expect(RPCHandlerSpec::EVENTS).to eq([[:before_command, "halt"]])
     end
 
+    it "answers join_presence and leave_presence with the presence change and the presence stream" do
+      istate = { "room" => '"lobby"' }
+      joined = run_command("message", lobby, identifiers: identifiers, istate: istate, data: '{"action":"arrive","as":"Al"}')
+      left = run_command("message", lobby, identifiers: identifiers, istate: istate, data: '{"action":"depart"}')
+
+      expect(joined).to include("status" => 1, "streams" => ["chat:lobby"],
+                                "presence" => { "type" => "join", "id" => "alice", "info" => '{"name":"Al"}' })
+      expect(joined["env"]["istate"]).to include("$p" => "chat:lobby")
+      expect(left).to include("status" => 1, "presence" => { "type" => "leave", "id" => "alice", "info" => "" })
+      expect(run_command("message", lobby, identifiers: identifiers, istate: istate,
+                                           data: '{"action":"speak"}')).not_to have_key("presence")
+    end
+
     it "answers ERROR for an unknown command" do
       response = run_command("whisper", lobby, identifiers: identifiers)
 

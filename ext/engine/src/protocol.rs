@@ -37,6 +37,12 @@ pub enum Command {
     /// A message to the other subscribers of the subscription's whisper stream, which never
     /// reaches the app (AnyCable).
     Whisper,
+    /// Enter the presence set of the subscription's presence stream (AnyCable).
+    Join,
+    /// Leave that presence set (AnyCable).
+    Leave,
+    /// Ask who is in that presence set (AnyCable).
+    Presence,
 }
 
 impl Command {
@@ -49,6 +55,9 @@ impl Command {
             Self::History => "history",
             Self::Pong => "pong",
             Self::Whisper => "whisper",
+            Self::Join => "join",
+            Self::Leave => "leave",
+            Self::Presence => "presence",
         }
     }
 }
@@ -61,10 +70,58 @@ pub struct ClientCommand {
     /// The channel identifier, exactly as the client sent it.
     pub identifier: String,
     /// For `message`: the JSON string holding the action and its arguments; for `whisper`:
-    /// the JSON text of what is whispered.
+    /// the JSON text of what is whispered; for `presence`: the JSON text of its options.
     pub data: Option<String>,
     /// For `history`, and optionally `subscribe`: what the client already has.
     pub history: Option<HistoryRequest>,
+    /// For `join`, and optionally `subscribe`: who enters the presence set.
+    pub presence: Option<PresenceJoin>,
+}
+
+/// Who enters a presence set: the presence id (one record however many sessions share it)
+/// and what the others see of it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct PresenceJoin {
+    /// The presence id (a JSON number is taken as its digits).
+    pub id: String,
+    /// JSON text, as the client sent it.
+    #[serde(default)]
+    pub info: Option<String>,
+}
+
+impl PresenceJoin {
+    /// The join a channel asked for (`join_presence`): `info` is JSON text, else sent as a
+    /// JSON string; empty is none.
+    pub fn from_channel(id: String, info: &str) -> Self {
+        let info = match info {
+            "" => None,
+            json if serde_json::from_str::<&RawValue>(json).is_ok() => Some(json.trim().to_owned()),
+            text => Some(encode_str(text)),
+        };
+        Self { id, info }
+    }
+}
+
+#[derive(Deserialize)]
+struct RawPresence {
+    #[serde(default)]
+    id: Option<Box<RawValue>>,
+    #[serde(default)]
+    info: Option<Box<RawValue>>,
+}
+
+impl RawPresence {
+    /// The join it asks for; `None` without a string or number id.
+    fn join(self) -> Option<PresenceJoin> {
+        let id = self.id?;
+        let id = match serde_json::from_str::<serde_json::Value>(id.get()).ok()? {
+            serde_json::Value::String(id) => id,
+            serde_json::Value::Number(id) => id.to_string(),
+            _ => return None,
+        };
+        let info = self.info.map(|info| String::from(Box::<str>::from(info))).filter(|info| info != "null");
+        (!id.is_empty()).then_some(PresenceJoin { id, info })
+    }
 }
 
 /// What a client already received, so the server sends only what came after: per stream its
@@ -110,6 +167,8 @@ pub enum ProtocolError {
     MissingIdentifier,
     /// `history` without a `history` object.
     MissingHistory,
+    /// `join` without `presence.id`.
+    MissingPresence,
 }
 
 impl fmt::Display for ProtocolError {
@@ -120,6 +179,7 @@ impl fmt::Display for ProtocolError {
             Self::MissingData => f.write_str("`message` or `whisper` command without `data`"),
             Self::MissingIdentifier => f.write_str("command without `identifier`"),
             Self::MissingHistory => f.write_str("`history` command without `history`"),
+            Self::MissingPresence => f.write_str("`join` command without `presence.id`"),
         }
     }
 }
@@ -136,6 +196,8 @@ struct RawCommand {
     data: Option<Box<RawValue>>,
     #[serde(default)]
     history: Option<HistoryRequest>,
+    #[serde(default)]
+    presence: Option<RawPresence>,
 }
 
 impl ClientCommand {
@@ -150,12 +212,16 @@ impl ClientCommand {
             "history" => Command::History,
             "pong" => Command::Pong,
             "whisper" => Command::Whisper,
+            "join" => Command::Join,
+            "leave" => Command::Leave,
+            "presence" => Command::Presence,
             _ => return Err(ProtocolError::UnknownCommand(raw.command)),
         };
         let data = match (command, raw.data) {
             (Command::Message | Command::Whisper, None) => return Err(ProtocolError::MissingData),
-            // `message` data is a JSON string (holding the action's JSON); a whisper's is sent on as is.
-            (Command::Whisper, Some(data)) => Some(String::from(Box::<str>::from(data))),
+            // `message` data is a JSON string (holding the action's JSON); a whisper's is sent
+            // on as is, and presence options are read as they are.
+            (Command::Whisper | Command::Presence, Some(data)) => Some(String::from(Box::<str>::from(data))),
             (_, Some(data)) => Some(
                 serde_json::from_str::<String>(data.get())
                     .map_err(|_| ProtocolError::Malformed("`data` must be a JSON string".into()))?,
@@ -171,7 +237,11 @@ impl ClientCommand {
             None => return Err(ProtocolError::MissingIdentifier),
         };
         let history = raw.history.filter(|history| !history.is_empty());
-        Ok(Self { command, identifier, data, history })
+        let presence = raw.presence.and_then(RawPresence::join);
+        if command == Command::Join && presence.is_none() {
+            return Err(ProtocolError::MissingPresence);
+        }
+        Ok(Self { command, identifier, data, history, presence })
     }
 }
 
@@ -274,6 +344,12 @@ pub mod server {
         format!(r#"{{"type":"reject_history","identifier":{}}}"#, encode_str(identifier))
     }
 
+    /// `{"type":"presence","identifier":…,"message":<message>}`: the answer to a `presence`
+    /// request (`message` is JSON text).
+    pub fn presence(identifier: &str, message: &str) -> String {
+        format!(r#"{{"type":"presence","identifier":{},"message":{message}}}"#, encode_str(identifier))
+    }
+
     /// `{"type":"ping","message":<unix seconds>}`.
     pub fn ping(unix_seconds: u64) -> String {
         format!(r#"{{"type":"ping","message":{unix_seconds}}}"#)
@@ -320,6 +396,17 @@ impl BroadcastData {
     /// `{"identifier":<identifier>,"message":<data>}`.
     pub fn frame(&self, identifier: &str) -> String {
         format!(r#"{{"identifier":{},"message":{}}}"#, encode_str(identifier), self.embedded)
+    }
+
+    /// `{"type":<kind>,"identifier":<identifier>,"message":<data>}`: a broadcast of a kind
+    /// other than a channel message (`presence` events).
+    pub fn frame_typed(&self, kind: &str, identifier: &str) -> String {
+        format!(
+            r#"{{"type":{},"identifier":{},"message":{}}}"#,
+            encode_str(kind),
+            encode_str(identifier),
+            self.embedded
+        )
     }
 
     /// The frame of a message with a place in its stream's history: [`Self::frame`] plus

@@ -8,6 +8,8 @@
 //   {"cmd":"subscribe","sub":"s1","params":{"channel":"EchoChannel","room":"a"}}
 //   {"cmd":"perform","sub":"s1","action":"echo","data":{"text":"hi"}}
 //   {"cmd":"whisper","sub":"s1","data":{"typing":true}}
+//   {"cmd":"send","sub":"s1","frame":{"command":"join","presence":{"id":"1"}}}   any command
+//                                                          of the subscription (identifier added)
 //   {"cmd":"unsubscribe","sub":"s1"}
 //   {"cmd":"close"}                                        consumer.disconnect() (no reconnect)
 //   {"cmd":"exit"}
@@ -92,6 +94,8 @@ function run(command) {
       return command.data === undefined ? subscription.perform(command.action) : subscription.perform(command.action, command.data);
     case "whisper": // AnyCable's command: to the other subscribers of the whisper stream
       return consumer.send({ command: "whisper", identifier: subscription.identifier, data: command.data });
+    case "send": // another command of the subscription: AnyCable's join, leave, presence
+      return consumer.send({ ...command.frame, identifier: subscription.identifier });
     case "unsubscribe":
       subscriptions.delete(command.sub);
       return subscription.unsubscribe();

@@ -63,6 +63,12 @@ module IntegrationSupport
       command(cmd: "whisper", sub: sub, data: data)
     end
 
+    # Sends another command of subscription `sub` (`frame` without its identifier), e.g.
+    # AnyCable's `join`, `leave` and `presence`.
+    def send_command(sub, frame)
+      command(cmd: "send", sub: sub, frame: frame)
+    end
+
     def unsubscribe(sub)
       command(cmd: "unsubscribe", sub: sub)
     end

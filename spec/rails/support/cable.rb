@@ -93,6 +93,14 @@ module RPCHandlerSpec
       EVENTS << [:unsubscribed, room, joined_by&.name, count, token]
     end
 
+    def arrive(data)
+      join_presence("chat:#{room}", id: current_user&.name, info: { name: data["as"] })
+    end
+
+    def depart
+      leave_presence(current_user&.name)
+    end
+
     def speak(data)
       self.count = count + 1
       transmit({ said: data["body"], by: current_user&.name, room: room, count: count })

@@ -2,13 +2,15 @@
 
 # One stream per room; `speak` broadcasts a message to everyone in the room. Under anycable-rs
 # the stream is also the room's whisper stream: the page's typing notices go from client to
-# client without reaching this code (docs/hotwire.md).
+# client without reaching this code; and its presence set: the pages show who is here
+# (docs/hotwire.md).
 class ChatChannel < ApplicationCable::Channel
   def subscribed
     room = params[:room].to_s
     return reject unless RoomsController::ROOM.match?(room)
 
     stream_from stream_name, whisper: true
+    join_presence(id: current_user, info: { name: current_user })
   end
 
   def speak(data)

@@ -50,6 +50,18 @@ RSpec.describe "Chat", type: :system do
     expect(page).not_to have_css("#typing", text: "is typing", visible: :all)
   end
 
+  it "shows who is here, through presence" do
+    join("alice", "lobby")
+    expect(page).to have_css("#here", text: "Here: alice")
+    using_session(:bob) do
+      join("bob", "lobby")
+      expect(page).to have_css("#here", text: "Here: alice, bob")
+    end
+    expect(page).to have_css("#here", text: "Here: alice, bob")
+    using_session(:carol) { join("carol", "kitchen") }
+    using_session(:bob) { expect(page).to have_css("#here", text: "Here: alice, bob") }
+  end
+
   it "escapes what people write" do
     join("mallory", "lobby")
     say("<img src=x onerror=alert(1)>")

@@ -5,7 +5,9 @@
 //! - one broadcast: `{"stream":"<name>","data":"<string>","meta":{"exclude_socket":"<sid>"}}`
 //!   (`meta` and its keys are optional; `meta.transient: true` keeps it out of stream history;
 //!   `meta.epoch` with `meta.offset` is its place in its stream's history, given by the
-//!   `redis` broker's publish script (`broker::redis`); other keys are ignored);
+//!   `redis` broker's publish script (`broker::redis`); `meta.broadcast_type: "presence"`
+//!   makes it a presence event, framed with `"type":"presence"` and never kept (other types
+//!   are refused: they would pass for server frames); other keys are ignored);
 //! - a batch: a JSON array of such objects (and of disconnect commands), applied in order;
 //! - a remote disconnect:
 //!   `{"command":"disconnect","payload":{"identifier":"<identifiers JSON>","reconnect":true}}`
@@ -42,6 +44,25 @@ pub struct Broadcast {
     pub transient: bool,
     /// `meta.epoch` and `meta.offset`: the place the `redis` broker gave it in its stream.
     pub position: Option<Position>,
+    /// `meta.broadcast_type: "presence"`: a presence event (`broker::presence`), transient.
+    pub presence: bool,
+}
+
+impl Broadcast {
+    /// A broadcast delivered live only: never placed in history.
+    pub fn transient(stream: String, data: String, exclude_socket: Option<String>, presence: bool) -> Self {
+        Self { stream, data, exclude_socket, transient: true, position: None, presence }
+    }
+
+    /// The publication as JSON, as [`parse`] reads it back (without its position).
+    pub fn to_json(&self) -> String {
+        let meta = serde_json::json!({
+            "exclude_socket": self.exclude_socket,
+            "transient": self.transient,
+            "broadcast_type": self.presence.then_some("presence"),
+        });
+        serde_json::json!({"stream": self.stream, "data": self.data, "meta": meta}).to_string()
+    }
 }
 
 /// A broadcast's place in its stream's history, as a publication carries it.
@@ -109,6 +130,8 @@ struct RawMeta {
     epoch: Option<String>,
     #[serde(default)]
     offset: Option<u64>,
+    #[serde(default)]
+    broadcast_type: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -184,6 +207,7 @@ impl RawItem {
                 exclude_socket: None,
                 transient: false,
                 position: None,
+                presence: false,
             }));
         };
         let position = match (meta.epoch, meta.offset) {
@@ -193,12 +217,18 @@ impl RawItem {
             _ => None,
         };
         let exclude_socket = meta.exclude_socket.filter(|s| !s.is_empty());
+        let presence = match meta.broadcast_type.as_deref() {
+            None | Some("") => false,
+            Some("presence") => true,
+            Some(other) => return Err(malformed(&format!("unknown `meta.broadcast_type` `{other}`"))),
+        };
         Ok(Publication::Broadcast(Broadcast {
             stream,
             data,
             exclude_socket,
-            transient: meta.transient,
-            position,
+            transient: meta.transient || presence,
+            position: if presence { None } else { position },
+            presence,
         }))
     }
 }
@@ -218,6 +248,7 @@ mod tests {
             exclude_socket: exclude.map(str::to_owned),
             transient: false,
             position: None,
+            presence: false,
         }
     }
 
@@ -241,6 +272,15 @@ mod tests {
             parse_str(placed).unwrap(),
             vec![Publication::Broadcast(Broadcast { position, ..broadcast_of("s", "1", None) })]
         );
+        let event =
+            r#"{"stream":"s","data":"{}","meta":{"broadcast_type":"presence","epoch":"e1","offset":7}}"#;
+        let presence = Broadcast { transient: true, presence: true, ..broadcast_of("s", "{}", None) };
+        assert_eq!(parse_str(event).unwrap(), vec![Publication::Broadcast(presence.clone())], "never placed");
+        assert_eq!(parse_str(&presence.to_json()).unwrap(), vec![Publication::Broadcast(presence)]);
+        let whisper = Broadcast::transient("s".into(), "{}".into(), Some("n1-7".into()), false);
+        assert_eq!(parse_str(&whisper.to_json()).unwrap(), vec![Publication::Broadcast(whisper)]);
+        let forged = r#"{"stream":"s","data":"{}","meta":{"broadcast_type":"welcome"}}"#;
+        assert!(matches!(parse_str(forged), Err(PublicationError::Malformed(_))));
         let half = r#"{"stream":"s","data":"1","meta":{"epoch":"e1"}}"#;
         assert_eq!(
             parse_str(half).unwrap(),

@@ -4,6 +4,8 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::protocol::PresenceJoin;
+
 /// A session kept after its client left, so that a client coming back with its sid gets it
 /// again without a `connect` or `subscribed` call: what the connection held.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,4 +27,7 @@ pub struct CachedSubscription {
     pub streams: Vec<String>,
     /// Its channel state.
     pub istate: HashMap<String, String>,
+    /// Whom it is present as in its presence stream (istate `$p`), re-joined when restored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presence: Option<PresenceJoin>,
 }

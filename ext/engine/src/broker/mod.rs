@@ -13,24 +13,38 @@
 mod cached;
 mod history;
 mod memory;
+pub mod presence;
 pub mod redis;
+mod redis_presence;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use cached::{CachedSession, CachedSubscription};
 pub use history::{HistoryError, Since};
 pub use memory::Memory;
+pub use presence::PresenceError;
 pub use redis::{Store, PUBLISH_SCRIPT};
 
 use crate::config::{BrokerAdapter, Config};
-use crate::protocol::{BroadcastData, Placed};
+use crate::protocol::{BroadcastData, Placed, PresenceJoin};
+use presence::{Live, Presences};
 
-/// History and kept sessions: in this process, and with `broker: redis` in Redis as well.
+/// History, kept sessions and presence sets: in this process, and with `broker: redis` in
+/// Redis as well.
 #[derive(Debug)]
 pub struct Broker {
     memory: Memory,
     redis: Option<Arc<Store>>,
+    /// The presence sets, without Redis.
+    presences: Presences,
+    /// This node's present sessions, with Redis.
+    live: Live,
+    presence_ttl: Duration,
 }
+
+/// Presence events (JSON) an operation caused, and its answer.
+pub type PresenceAnswer<T> = Result<(Vec<String>, T), PresenceError>;
 
 impl Broker {
     /// The broker `config.broker` asks for; `None` for `none`.
@@ -40,7 +54,13 @@ impl Broker {
             BrokerAdapter::Memory => None,
             BrokerAdapter::Redis => Some(Arc::new(Store::new(config))),
         };
-        Some(Self { memory: Memory::new(config), redis })
+        Some(Self {
+            memory: Memory::new(config),
+            redis,
+            presences: Presences::new(config.presence_ttl),
+            live: Live::default(),
+            presence_ttl: config.presence_ttl,
+        })
     }
 
     /// This process's part: with `redis`, the cache of what this node saw.
@@ -98,5 +118,60 @@ impl Broker {
                 Err(error)
             }
         }
+    }
+
+    /// Session `sid` enters `stream`'s presence set as `join` says: events (a join when its id
+    /// is new there).
+    pub async fn presence_join(&self, stream: &str, sid: &str, join: &PresenceJoin) -> PresenceAnswer<()> {
+        let Some(redis) = &self.redis else {
+            return Ok((self.presences.join(stream, sid, join)?.into_iter().collect(), ()));
+        };
+        let answer = redis.presence_join(stream, sid, join, self.presence_ttl).await?;
+        self.live.add(sid, stream);
+        Ok(answer)
+    }
+
+    /// Session `sid` leaves `stream`'s presence set: events (a leave when it was the record's
+    /// last session).
+    pub async fn presence_leave(&self, stream: &str, sid: &str) -> PresenceAnswer<()> {
+        let Some(redis) = &self.redis else {
+            return Ok((self.presences.leave(stream, sid).into_iter().collect(), ()));
+        };
+        self.live.remove(sid, stream);
+        redis.presence_leave(stream, sid, self.presence_ttl).await
+    }
+
+    /// Who is in `stream`'s presence set (JSON, `presence::info_message`).
+    pub async fn presence_info(&self, stream: &str, with_records: bool) -> PresenceAnswer<String> {
+        match &self.redis {
+            Some(redis) => redis.presence_info(stream, with_records, self.presence_ttl).await,
+            None => Ok((Vec::new(), self.presences.info(stream, with_records))),
+        }
+    }
+
+    /// Session `sid` closed without leaving its presence sets: they keep it `presence_ttl`.
+    pub async fn presence_away(&self, sid: &str) -> Result<(), String> {
+        let Some(redis) = &self.redis else {
+            self.presences.away(sid);
+            return Ok(());
+        };
+        let pairs: Vec<(String, String)> =
+            self.live.take(sid).into_iter().map(|stream| (stream, sid.to_owned())).collect();
+        redis.presence_touch(&pairs, self.presence_ttl).await
+    }
+
+    /// Periodic presence work: keeps this node's connected sessions present and takes out the
+    /// ones whose ttl passed; the (stream, leave event) of each record that left.
+    pub async fn presence_tick(&self) -> Result<Vec<(String, String)>, String> {
+        let Some(redis) = &self.redis else {
+            return Ok(self.presences.expire());
+        };
+        redis.presence_touch(&self.live.pairs(), self.presence_ttl).await?;
+        redis.presence_sweep(self.presence_ttl).await
+    }
+
+    /// How often [`Self::presence_tick`] runs: a third of `presence_ttl`.
+    pub fn presence_interval(&self) -> Duration {
+        self.presence_ttl / 3
     }
 }

@@ -146,7 +146,11 @@ impl Store {
 
     /// Runs `call` on the shared connection; a failure drops the connection and is logged
     /// once per outage, a success after one says Redis is back.
-    async fn call<T, F>(&self, what: &str, call: impl FnOnce(MultiplexedConnection) -> F) -> Result<T, String>
+    pub(super) async fn call<T, F>(
+        &self,
+        what: &str,
+        call: impl FnOnce(MultiplexedConnection) -> F,
+    ) -> Result<T, String>
     where
         F: std::future::Future<Output = redis::RedisResult<T>>,
     {
@@ -177,6 +181,11 @@ impl Store {
             }
         }
         outcome
+    }
+
+    /// The channel its keys are named from (`redis_channel`).
+    pub(super) fn channel(&self) -> &str {
+        &self.channel
     }
 
     fn key(&self, kind: &str, name: &str) -> String {
@@ -246,7 +255,7 @@ impl Store {
     }
 }
 
-fn unix_millis() -> u64 {
+pub(super) fn unix_millis() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 

@@ -210,6 +210,11 @@ settings! {
     streams_secret: Option<Secret> = None, kinds::SecretText;
     /// `$pubsub` subscribers may `whisper` to the other subscribers of their stream.
     streams_whisper: bool = false, kinds::Flag;
+    /// `$pubsub` subscribers may `join` their stream's presence set (and ask who is in it).
+    streams_presence: bool = false, kinds::Flag;
+    /// Seconds a presence record stays after its last session left without `leave` (its socket
+    /// closed): a client that reconnects within it makes no leave and join.
+    presence_ttl: Duration = Duration::from_secs(15), kinds::Seconds { min: 1, max: 3600 };
     /// Confirm `$pubsub` subscribes by a plain `stream_name` (anyone may listen to any stream
     /// by name): only for streams that hold nothing private.
     public_streams: bool = false, kinds::Flag;

@@ -106,6 +106,14 @@ impl<S: Subscriber> Hub<S> {
         })
     }
 
+    /// [`Self::deliver`] as a broadcast of `kind` (`"type"` in every frame: `presence`).
+    pub fn deliver_typed(&self, stream: &str, kind: &str, data: &str, exclude: Option<SessionId>) -> usize {
+        let mut prepared = None;
+        self.fan_out(stream, exclude, |identifier| {
+            prepared.get_or_insert_with(|| BroadcastData::new(data)).frame_typed(kind, identifier)
+        })
+    }
+
     /// [`Self::deliver`] for data already prepared, with its place in the stream's history
     /// (`stream_id`, `epoch`, `offset` in every frame).
     pub fn deliver_placed(&self, data: &BroadcastData, at: Placed<'_>, exclude: Option<SessionId>) -> usize {

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use futures_util::future::OptionFuture;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::AsyncRead;
 use tokio::net::TcpStream;
@@ -29,7 +30,8 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::broker::{Broker, CachedSession, CachedSubscription, Since};
+use crate::broker::presence::INFO_ERROR;
+use crate::broker::{Broker, CachedSession, CachedSubscription, PresenceError, Since};
 use crate::config::Config;
 use crate::handshake;
 use crate::hub::{Hub, SessionId, Subscribed, Subscriber, Unsubscribed};
@@ -37,13 +39,13 @@ use crate::logging::Clipped;
 use crate::metrics::{Counter, Metrics};
 use crate::protocol::{
     query_param, server, BroadcastData, ClientCommand, Command, DisconnectReason, HistoryRequest, Placed,
-    SUBPROTOCOL_EXT,
+    PresenceJoin, SUBPROTOCOL_EXT,
 };
 use crate::rpc::{
     merge_state, CommandMessage, CommandResponse, ConnectionRequest, Controller, DisconnectRequest, Env,
     RpcError, Status, StringMap,
 };
-use crate::streams::WHISPER_STREAM;
+use crate::streams::{PRESENCE_STREAM, WHISPER_STREAM};
 
 use super::session::{Close, Control, SessionHandle};
 use super::socket::{self, Incoming};
@@ -91,6 +93,8 @@ pub(crate) trait Host: Send + Sync + 'static {
     /// Delivers a whisper (`data`, JSON text) to the subscribers of `stream` but session
     /// `sid`, live only: never kept in history.
     fn whisper(&self, stream: String, data: String, sid: String);
+    /// Delivers presence events (JSON) to the subscribers of `stream`, live only.
+    fn presence_events(&self, stream: &str, events: Vec<String>);
 }
 
 /// Bytes read from the socket at a time. Client frames are small commands, and this buffer is
@@ -138,6 +142,8 @@ struct Subscription {
     went_live: Vec<(String, Arc<str>, u64)>,
     /// Channel state.
     istate: StringMap,
+    /// Whom it is present as in its presence stream (istate `$p`).
+    presence: Option<PresenceJoin>,
 }
 
 /// The state of one connected client.
@@ -246,6 +252,7 @@ pub(super) async fn live<R: AsyncRead + Unpin>(
     let mut early = None;
     let welcomed = if let Some(cached) = connection.restorable().await {
         connection.restore(cached);
+        connection.rejoin_presence().await;
         true
     } else {
         // Connect is raced against the socket: a client that leaves meanwhile drops the call
@@ -335,6 +342,7 @@ impl Connection {
                 identifier: Arc::clone(&identifier),
                 waiting: kept.streams,
                 istate: kept.istate,
+                presence: kept.presence,
                 ..Subscription::default()
             };
             self.subscriptions.insert(identifier, subscription);
@@ -495,7 +503,16 @@ impl Connection {
                 let identifier = Clipped(&command.identifier);
                 return tracing::warn!(sid = %self.sid, %identifier, "already subscribed");
             }
-            (Command::Message | Command::Unsubscribe | Command::History | Command::Whisper, false) => {
+            (
+                Command::Message
+                | Command::Unsubscribe
+                | Command::History
+                | Command::Whisper
+                | Command::Join
+                | Command::Leave
+                | Command::Presence,
+                false,
+            ) => {
                 let identifier = Clipped(&command.identifier);
                 return tracing::warn!(sid = %self.sid, %identifier, command = command.command.as_str(), "not subscribed");
             }
@@ -506,8 +523,18 @@ impl Connection {
             (Command::Whisper, true) => {
                 return self.whisper(&command.identifier, command.data.unwrap_or_default())
             }
+            (Command::Join, true) => {
+                let Some(join) = command.presence else { return };
+                return self.join_presence(&command.identifier, join, true).await;
+            }
+            (Command::Leave, true) => return self.leave_presence(&command.identifier).await,
+            (Command::Presence, true) => return self.presence_info(&command.identifier, command.data).await,
             _ => {}
         }
+        // Leaving the channel leaves its presence set.
+        let leaving = (command.command == Command::Unsubscribe)
+            .then(|| self.presence_stream(&command.identifier).zip(self.present_as(&command.identifier)))
+            .flatten();
         let istate =
             self.subscriptions.get(command.identifier.as_str()).map(|s| s.istate.clone()).unwrap_or_default();
         let request = CommandMessage {
@@ -520,14 +547,33 @@ impl Connection {
         };
         let reply = tokio::time::timeout(RPC_DEADLINE, self.node.controller().command(request)).await;
         match reply.unwrap_or(Err(RpcError::Unavailable("no reply within the deadline".into()))) {
-            Ok(reply) => {
+            Ok(mut reply) => {
                 // A subscribe that asks for history joins its streams as that is answered.
                 let history = command.history.filter(|_| self.node.broker().is_some());
+                let change = reply.presence.take();
                 self.apply(command.command, &command.identifier, reply, history.is_some());
-                if let Some(history) = history {
-                    if self.subscriptions.contains_key(command.identifier.as_str()) {
-                        self.history(&command.identifier, &history).await;
+                let subscribed = self.subscriptions.contains_key(command.identifier.as_str());
+                if let Some(history) = history.filter(|_| subscribed) {
+                    self.history(&command.identifier, &history).await;
+                }
+                if let Some((stream, _)) = leaving {
+                    self.leave_stream(&stream).await;
+                }
+                match change {
+                    Some(change) if subscribed && change.kind == "join" => {
+                        let join = PresenceJoin::from_channel(change.id, &change.info);
+                        self.join_presence(&command.identifier, join, false).await;
                     }
+                    Some(change) if subscribed && change.kind == "leave" => {
+                        self.leave_presence(&command.identifier).await;
+                    }
+                    _ => {}
+                }
+                // A subscribe may carry the client's join (AnyCable's extended protocol).
+                if let Some(join) =
+                    command.presence.filter(|_| subscribed && command.command == Command::Subscribe)
+                {
+                    self.join_presence(&command.identifier, join, true).await;
                 }
             }
             // A full queue refuses this message only: closing would add a reconnect, a connect
@@ -702,6 +748,100 @@ impl Connection {
         }
     }
 
+    /// The presence stream of subscription `identifier` (istate `$p`), if it has one.
+    fn presence_stream(&self, identifier: &str) -> Option<String> {
+        let subscription = self.subscriptions.get(identifier)?;
+        subscription.istate.get(PRESENCE_STREAM).filter(|stream| !stream.is_empty()).cloned()
+    }
+
+    /// Whom subscription `identifier` is present as.
+    fn present_as(&self, identifier: &str) -> Option<PresenceJoin> {
+        self.subscriptions.get(identifier)?.presence.clone()
+    }
+
+    /// Enters the presence set of the subscription's presence stream as `join`; a subscription
+    /// without one cannot (a client's attempt, `by_client`, counts as an invalid command).
+    async fn join_presence(&mut self, identifier: &str, join: PresenceJoin, by_client: bool) {
+        let (Some(broker), Some(stream)) = (self.node.broker(), self.presence_stream(identifier)) else {
+            let identifier = Clipped(identifier);
+            tracing::debug!(sid = %self.sid, %identifier, "join refused: the subscription has no presence stream (or there is no broker)");
+            if by_client {
+                self.invalid_command();
+            }
+            return;
+        };
+        match broker.presence_join(&stream, &self.sid, &join).await {
+            Ok((events, ())) => {
+                self.node.presence_events(&stream, events);
+                if let Some(subscription) = self.subscriptions.get_mut(identifier) {
+                    subscription.presence = Some(join);
+                }
+            }
+            Err(error) => self.presence_failed(&stream, &error),
+        }
+    }
+
+    /// Leaves the presence set of the subscription's presence stream.
+    async fn leave_presence(&mut self, identifier: &str) {
+        let Some(stream) = self.presence_stream(identifier) else { return };
+        if let Some(subscription) = self.subscriptions.get_mut(identifier) {
+            subscription.presence = None;
+        }
+        self.leave_stream(&stream).await;
+    }
+
+    async fn leave_stream(&self, stream: &str) {
+        let Some(broker) = self.node.broker() else { return };
+        match broker.presence_leave(stream, &self.sid).await {
+            Ok((events, ())) => self.node.presence_events(stream, events),
+            Err(error) => self.presence_failed(stream, &error),
+        }
+    }
+
+    /// Answers a `presence` request: who is in the subscription's presence set, with the
+    /// records unless `data` says `"return_records":false`.
+    async fn presence_info(&mut self, identifier: &str, data: Option<String>) {
+        let with_records = data
+            .and_then(|data| serde_json::from_str::<serde_json::Value>(&data).ok())
+            .and_then(|data| data.get("return_records")?.as_bool())
+            .unwrap_or(true);
+        let message = match (self.node.broker(), self.presence_stream(identifier)) {
+            (Some(broker), Some(stream)) => match broker.presence_info(&stream, with_records).await {
+                Ok((events, message)) => {
+                    self.node.presence_events(&stream, events);
+                    message
+                }
+                Err(error) => {
+                    self.presence_failed(&stream, &error);
+                    INFO_ERROR.to_owned()
+                }
+            },
+            _ => INFO_ERROR.to_owned(),
+        };
+        self.node.counters().inc(Counter::ServerMsg);
+        self.handle.send(Utf8Bytes::from(server::presence(identifier, &message)));
+    }
+
+    fn presence_failed(&self, stream: &str, error: &PresenceError) {
+        if matches!(error, PresenceError::Store(_)) {
+            self.node.counters().inc(Counter::BrokerErrors);
+        }
+        let stream = Clipped(stream);
+        tracing::debug!(sid = %self.sid, %stream, %error, "presence change refused");
+    }
+
+    /// A restored session enters again, under its new sid, the presence sets it was in.
+    async fn rejoin_presence(&mut self) {
+        let present: Vec<(Arc<str>, PresenceJoin)> = self
+            .subscriptions
+            .values()
+            .filter_map(|s| s.presence.clone().map(|join| (Arc::clone(&s.identifier), join)))
+            .collect();
+        for (identifier, join) in present {
+            self.join_presence(&identifier, join, false).await;
+        }
+    }
+
     /// The waiting streams of a restored session whose client asked no history go live.
     fn join_waiting(&mut self) {
         self.join_by = None;
@@ -734,6 +874,18 @@ impl Connection {
     /// Leaves every stream, keeps the session for a restore (extended protocol, a broker that
     /// keeps sessions, a close the client may come back from) and queues the `Disconnect` call.
     fn finish(mut self) {
+        // Its presence records stay presence_ttl: a client that comes back makes no leave.
+        if self.subscriptions.values().any(|s| s.presence.is_some()) {
+            let (node, sid) = (Arc::clone(&self.node), self.sid.clone());
+            self.node.tasks().spawn(async move {
+                if let Some(Err(error)) =
+                    OptionFuture::from(node.broker().map(|b| b.presence_away(&sid))).await
+                {
+                    node.counters().inc(Counter::BrokerErrors);
+                    tracing::debug!(%sid, %error, "presence not kept for presence_ttl");
+                }
+            });
+        }
         let broker = self.node.broker().filter(|broker| self.extended && broker.keeps_sessions());
         if let Some(broker) = broker.filter(|_| resumable(self.control.requested())) {
             let session = self.cached();
@@ -786,6 +938,7 @@ impl Connection {
                 identifier: subscription.identifier.to_string(),
                 streams: subscription.streams.iter().chain(&subscription.waiting).cloned().collect(),
                 istate: subscription.istate.clone(),
+                presence: subscription.presence.clone(),
             })
             .collect();
         CachedSession {

@@ -152,6 +152,8 @@ impl Host for FuzzHost {
     fn welcomed(&self, _session: &SessionHandle, _identifiers: &Arc<str>) {}
     fn left(&self, _session: SessionId, _identifiers: &str) {}
     fn whisper(&self, _stream: String, _data: String, _sid: String) {}
+
+    fn presence_events(&self, _stream: &str, _events: Vec<String>) {}
 }
 
 /// Channel logic that answers each command with the reply the command carries: the JSON

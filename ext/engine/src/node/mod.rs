@@ -103,6 +103,9 @@ pub struct Node {
     router: Router,
     /// Stream history and kept sessions (`broker`); every broadcast goes through it.
     broker: Option<Broker>,
+    /// Whispers and presence events for every node, published to Redis in order by one task
+    /// (with `broker: redis`; set by `start`).
+    spreading: OnceLock<mpsc::UnboundedSender<Broadcast>>,
 }
 
 impl std::fmt::Debug for Node {
@@ -147,6 +150,7 @@ impl Node {
             publications: OnceLock::new(),
             sid_prefix: random_token(SID_PREFIX_CHARS),
             redis: OnceLock::new(),
+            spreading: OnceLock::new(),
         })
     }
 
@@ -167,6 +171,7 @@ impl Node {
             }
         });
         self.start_redis(&runtime);
+        self.start_presence(&runtime);
         if let Some(settings) = statsd::Settings::from_config(&self.config) {
             // Weak: the writer must not keep a dropped node alive; it stops at shutdown.
             let node: Weak<Self> = Arc::downgrade(self);
@@ -195,6 +200,56 @@ impl Node {
         let target: Arc<dyn Target> = Arc::clone(self) as Arc<dyn Target>;
         let subscriber = Subscriber::start(settings, target, self.shutdown.clone(), runtime);
         let _ = self.redis.set(subscriber);
+    }
+
+    /// With a broker: the periodic presence work (`Broker::presence_tick`); with `broker:
+    /// redis`, the task that publishes whispers and presence events to every node.
+    fn start_presence(self: &Arc<Self>, runtime: &Handle) {
+        let Some(broker) = &self.broker else { return };
+        if let Some(store) = broker.redis() {
+            let (spread, queue) = mpsc::unbounded_channel();
+            let _ = self.spreading.set(spread);
+            let (store, local) = (Arc::clone(store), self.publications.get().cloned());
+            runtime.spawn(spread_forever(store, queue, local));
+        }
+        let node: Weak<Self> = Arc::downgrade(self);
+        let (every, shutdown) = (broker.presence_interval(), self.shutdown.clone());
+        runtime.spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = ticks.tick() => {}
+                }
+                let Some(node) = node.upgrade() else { return };
+                let Some(broker) = &node.broker else { return };
+                match broker.presence_tick().await {
+                    Ok(events) => {
+                        for (stream, event) in events {
+                            node.spread(Broadcast::transient(stream, event, None, true));
+                        }
+                    }
+                    Err(error) => {
+                        node.metrics.inc(Counter::BrokerErrors);
+                        tracing::debug!(%error, "presence upkeep failed");
+                    }
+                }
+            }
+        });
+    }
+
+    /// Delivers a whisper or presence event to its stream's subscribers on every node: through
+    /// Redis with `broker: redis`, else (or when that fails) in this process.
+    fn spread(&self, broadcast: Broadcast) {
+        let broadcast = match self.spreading.get() {
+            Some(queue) => match queue.send(broadcast) {
+                Ok(()) => return,
+                Err(mpsc::error::SendError(broadcast)) => broadcast,
+            },
+            None => broadcast,
+        };
+        self.enqueue(Publication::Broadcast(broadcast));
     }
 
     fn refresh_redis(&self, channel: String) {
@@ -300,6 +355,7 @@ impl Node {
             exclude_socket: exclude_sid,
             transient: false,
             position: None,
+            presence: false,
         }))
     }
 
@@ -325,6 +381,13 @@ impl Node {
     /// sessions it reached. Never waits.
     pub fn apply(&self, publication: &Publication) -> usize {
         match publication {
+            Publication::Broadcast(broadcast) if broadcast.presence => {
+                self.metrics.inc(Counter::BroadcastMsg);
+                let exclude = broadcast.exclude_socket.as_deref().and_then(|sid| self.session_id(sid));
+                let reached = self.hub.deliver_typed(&broadcast.stream, "presence", &broadcast.data, exclude);
+                self.metrics.add(Counter::ServerMsg, reached as u64);
+                reached
+            }
             Publication::Broadcast(broadcast) => {
                 let exclude = broadcast.exclude_socket.as_deref().and_then(|sid| self.session_id(sid));
                 let (transient, position) = (broadcast.transient, broadcast.position.as_ref());
@@ -566,8 +629,38 @@ impl Host for Node {
     }
 
     fn whisper(&self, stream: String, data: String, sid: String) {
-        let whisper = Broadcast { stream, data, exclude_socket: Some(sid), transient: true, position: None };
-        self.enqueue(Publication::Broadcast(whisper));
+        self.spread(Broadcast::transient(stream, data, Some(sid), false));
+    }
+
+    fn presence_events(&self, stream: &str, events: Vec<String>) {
+        for event in events {
+            self.spread(Broadcast::transient(stream.to_owned(), event, None, true));
+        }
+    }
+}
+
+/// Most broadcasts [`spread_forever`] publishes as one batch.
+const SPREAD_BATCH: usize = 256;
+
+/// Publishes what [`Node::spread`] queues to Redis, in order, in batches of what has queued
+/// meanwhile; a batch Redis refuses is delivered through `local` instead (this process only).
+async fn spread_forever(
+    store: Arc<crate::broker::Store>,
+    mut queue: mpsc::UnboundedReceiver<Broadcast>,
+    local: Option<mpsc::UnboundedSender<Publication>>,
+) {
+    let mut batch = Vec::with_capacity(SPREAD_BATCH);
+    while queue.recv_many(&mut batch, SPREAD_BATCH).await > 0 {
+        let json: Vec<String> = batch.iter().map(Broadcast::to_json).collect();
+        if let Err(error) = store.publish(format!("[{}]", json.join(","))).await {
+            tracing::debug!(%error, count = batch.len(), "whispers and presence events not published to Redis: delivered in this process only");
+            for broadcast in batch.drain(..) {
+                if let Some(local) = &local {
+                    let _ = local.send(Publication::Broadcast(broadcast));
+                }
+            }
+        }
+        batch.clear();
     }
 }
 

@@ -155,6 +155,23 @@ pub struct CommandResponse {
     pub env: EnvResponse,
     /// Streams to drop for this identifier (when not `stop_streams`).
     pub stopped_streams: Vec<String>,
+    /// A presence change the channel made (`join_presence` / `leave_presence`), in the
+    /// subscription's presence stream (istate `$p`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub presence: Option<PresenceResponse>,
+}
+
+/// A channel's presence change.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PresenceResponse {
+    /// `join` or `leave`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The presence id.
+    pub id: String,
+    /// For `join`: what the others see, JSON text (or any text, then sent as a JSON string).
+    pub info: String,
 }
 
 /// `Disconnect` request.

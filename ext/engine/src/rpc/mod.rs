@@ -18,7 +18,7 @@ mod retry;
 pub use controller::{BoxFuture, Controller, RpcError};
 pub use messages::{
     merge_state, CommandMessage, CommandResponse, ConnectionRequest, ConnectionResponse, DisconnectRequest,
-    DisconnectResponse, Env, EnvResponse, Status, StringMap,
+    DisconnectResponse, Env, EnvResponse, PresenceResponse, Status, StringMap,
 };
 
 /// The controller `config` asks for (`rpc_host`, docs/configuration.md):

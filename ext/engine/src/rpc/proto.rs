@@ -8,7 +8,7 @@
 
 use super::messages::{
     CommandMessage, CommandResponse, ConnectionRequest, ConnectionResponse, DisconnectRequest,
-    DisconnectResponse, Env, EnvResponse, Status,
+    DisconnectResponse, Env, EnvResponse, PresenceResponse, Status,
 };
 
 /// Generated code: messages, `rpc_client::RpcClient`, `rpc_server::{Rpc, RpcServer}`.
@@ -144,13 +144,17 @@ impl From<CommandResponse> for anycable::CommandResponse {
             error_msg: reply.error_msg,
             env: Some(reply.env.into()),
             stopped_streams: reply.stopped_streams,
-            presence: None,
+            presence: reply.presence.map(|p| anycable::PresenceResponse {
+                r#type: p.kind,
+                id: p.id,
+                info: p.info,
+                ttl: 0,
+            }),
         }
     }
 }
 
 impl From<anycable::CommandResponse> for CommandResponse {
-    /// `presence` (AnyCable's presence tracking) is not supported and is dropped.
     fn from(reply: anycable::CommandResponse) -> Self {
         Self {
             status: reply.status.into(),
@@ -161,6 +165,7 @@ impl From<anycable::CommandResponse> for CommandResponse {
             error_msg: reply.error_msg,
             env: reply.env.map(EnvResponse::from).unwrap_or_default(),
             stopped_streams: reply.stopped_streams,
+            presence: reply.presence.map(|p| PresenceResponse { kind: p.r#type, id: p.id, info: p.info }),
         }
     }
 }
@@ -266,6 +271,7 @@ mod tests {
             error_msg: "e".into(),
             env: EnvResponse { cstate: map(&[("c", "")]), istate: map(&[("i", "3")]) },
             stopped_streams: vec!["b".into()],
+            presence: Some(PresenceResponse { kind: "join".into(), id: "42".into(), info: "{}".into() }),
         };
         assert_eq!(CommandResponse::from(anycable::CommandResponse::from(reply.clone())), reply);
 

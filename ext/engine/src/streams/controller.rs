@@ -7,7 +7,8 @@
 //! a signed value that is not a string) goes to the app, as do Turbo subscribes when the node
 //! has no Turbo key (`turbo_streams` off, or the app customised `Turbo::StreamsChannel`).
 //! `$pubsub` exists only here: the app never sees its subscriptions, not even in `Disconnect`;
-//! with `streams_whisper` its subscribers may whisper on their stream.
+//! with `streams_whisper` its subscribers may whisper on their stream, with `streams_presence`
+//! join its presence set.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -28,6 +29,8 @@ pub const PUBSUB_CHANNEL: &str = "$pubsub";
 pub const TURBO_CHANNEL: &str = "Turbo::StreamsChannel";
 /// The istate key of a subscription's whisper stream (AnyCable's reserved name).
 pub const WHISPER_STREAM: &str = "$w";
+/// The istate key of a subscription's presence stream (AnyCable's reserved name).
+pub const PRESENCE_STREAM: &str = "$p";
 
 /// The parts of a channel identifier this controller reads; other keys are ignored, as the
 /// Ruby channels ignore them.
@@ -52,6 +55,8 @@ pub struct SignedStreams {
     public_streams: bool,
     /// `streams_whisper`: `$pubsub` subscriptions get their stream as whisper stream.
     whisper: bool,
+    /// `streams_presence`: `$pubsub` subscriptions get their stream as presence stream.
+    presence: bool,
 }
 
 impl std::fmt::Debug for SignedStreams {
@@ -61,20 +66,28 @@ impl std::fmt::Debug for SignedStreams {
             .field("pubsub", &self.pubsub.is_some())
             .field("public_streams", &self.public_streams)
             .field("whisper", &self.whisper)
+            .field("presence", &self.presence)
             .finish_non_exhaustive()
     }
 }
 
 impl SignedStreams {
     /// In front of `inner`, with the keys of Turbo's and AnyCable's signed names, and
-    /// `config`'s `public_streams` and `streams_whisper`.
+    /// `config`'s `public_streams`, `streams_whisper` and `streams_presence`.
     pub fn new(
         inner: Arc<dyn Controller>,
         turbo: Option<Verifier>,
         pubsub: Option<Verifier>,
         config: &Config,
     ) -> Self {
-        Self { inner, turbo, pubsub, public_streams: config.public_streams, whisper: config.streams_whisper }
+        Self {
+            inner,
+            turbo,
+            pubsub,
+            public_streams: config.public_streams,
+            whisper: config.streams_whisper,
+            presence: config.streams_presence,
+        }
     }
 
     /// The reply to `request` when this controller gives it; `None`: the app's call.
@@ -101,6 +114,9 @@ impl SignedStreams {
                         };
                         if pubsub && self.whisper {
                             reply.env.istate.insert(WHISPER_STREAM.to_owned(), name.clone());
+                        }
+                        if pubsub && self.presence {
+                            reply.env.istate.insert(PRESENCE_STREAM.to_owned(), name.clone());
                         }
                         reply.streams.push(name);
                         reply

@@ -10,5 +10,5 @@
 mod controller;
 pub mod signed;
 
-pub use controller::{SignedStreams, PUBSUB_CHANNEL, TURBO_CHANNEL, WHISPER_STREAM};
+pub use controller::{SignedStreams, PRESENCE_STREAM, PUBSUB_CHANNEL, TURBO_CHANNEL, WHISPER_STREAM};
 pub use signed::{Verified, Verifier};

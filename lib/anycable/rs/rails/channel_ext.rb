@@ -49,6 +49,26 @@ module AnyCable
           stream_from(broadcasting_for(model), callback || block, coder: coder, whisper: whisper)
         end
 
+        # AnyCable's presence API: enters the presence set of `stream` (default: the first stream
+        # this call started) as `id` (default: the connection's identifier), with `info` (anything
+        # JSON) for the others to see. They get a `presence` join event; clients can ask who is
+        # there (docs/hotwire.md). Leaving the channel, or disconnecting for presence_ttl, leaves.
+        def join_presence(stream = nil, id: user_presence_id, info: user_presence_info)
+          return unless anycable_rs?
+
+          socket = connection.anycable_rs_socket
+          stream ||= socket.streams.first || raise(ArgumentError,
+                                                   "join_presence needs a stream: stream_from one first, or name it")
+          socket.presence_join(identifier, String(stream), id, info)
+        end
+
+        # Leaves the subscription's presence set.
+        def leave_presence(id = user_presence_id)
+          return unless anycable_rs?
+
+          connection.anycable_rs_socket.presence_leave(id)
+        end
+
         def stop_stream_from(broadcasting)
           return super unless anycable_rs?
 
@@ -64,6 +84,16 @@ module AnyCable
         end
 
         private
+
+        # The presence id join_presence uses by default: the connection's identifiers.
+        def user_presence_id
+          connection.connection_identifier
+        end
+
+        # What join_presence shows the others by default: nothing.
+        def user_presence_info
+          nil
+        end
 
         # istate of this subscription, for state_attr_accessor.
         def anycable_rs_state

@@ -217,8 +217,9 @@ module AnyCable
             "stopped_streams" => socket.stopped_streams,
             "transmissions" => socket.transmissions,
             "error_msg" => error_msg,
-            "env" => { "cstate" => socket.cstate.changes, "istate" => socket.istate(identifier).changes }
-          }
+            "env" => { "cstate" => socket.cstate.changes, "istate" => socket.istate(identifier).changes },
+            "presence" => socket.presence
+          }.compact
         end
       end
     end

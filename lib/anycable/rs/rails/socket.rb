@@ -13,8 +13,11 @@ module AnyCable
       # stopped_streams, then streams), so the net effect of one call is what the channel meant.
       class Socket
         WHISPER_STREAM = "$w"
+        PRESENCE_STREAM = "$p"
 
-        attr_reader :transmissions, :streams, :stopped_streams, :cstate
+        # The presence change of this call (`join_presence` / `leave_presence`), if any:
+        # {"type" => "join" | "leave", "id" => String, "info" => JSON String}.
+        attr_reader :transmissions, :streams, :stopped_streams, :cstate, :presence
 
         def initialize(cstate: {})
           @transmissions = []
@@ -24,6 +27,7 @@ module AnyCable
           @closed = false
           @cstate = State.new(cstate)
           @istates = {}
+          @presence = nil
         end
 
         # message: an encoded Action Cable message (JSON string).
@@ -71,6 +75,22 @@ module AnyCable
         # reserved istate key `$w`, holding the stream name as is.
         def whisper(identifier, broadcasting)
           istate(identifier).write_raw(WHISPER_STREAM, broadcasting)
+        end
+
+        # Enters `broadcasting`'s presence set as `id` (the subscription streams from it and it
+        # becomes its presence stream, istate `$p`); `info` (anything JSON) is what the others see.
+        def presence_join(identifier, broadcasting, id, info)
+          raise ArgumentError, "a presence id is required" if id.to_s.empty?
+
+          stream_from(broadcasting)
+          istate(identifier).write_raw(PRESENCE_STREAM, broadcasting)
+          info = info.to_json unless info.nil? || info.is_a?(String)
+          @presence = { "type" => "join", "id" => id.to_s, "info" => info.to_s }
+        end
+
+        # Leaves the subscription's presence set.
+        def presence_leave(id)
+          @presence = { "type" => "leave", "id" => id.to_s, "info" => "" }
         end
       end
     end
