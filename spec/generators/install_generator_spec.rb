@@ -65,6 +65,7 @@ module InstallGeneratorSpec
     "config/environment.rb" => %(require_relative "application"\nRails.application.initialize!\n),
     "config/routes.rb" => <<~RUBY,
       Rails.application.routes.draw do
+        mount ActionCable.server => "/cable"
         get "/up", to: proc { [200, { "content-type" => "text/plain" }, ["up"]] }
       end
     RUBY
@@ -174,6 +175,15 @@ RSpec.describe AnyCable::RS::Generators::InstallGenerator do
       end
     end
 
+    it "leaves an app that mounts AnyCable::RS.server in its routes as it is, with a note" do
+      routes = %(Rails.application.routes.draw do\n  mount AnyCable::RS.server => "/cable"\nend\n)
+      File.write(File.join(@dir, "config/routes.rb"), routes)
+      output = run_in_process(@dir)
+      expect(File.read(File.join(@dir, "config/routes.rb"))).to eq(routes)
+      expect(File.read(File.join(@dir, "config/application.rb"))).not_to include("anycable_rs.mount")
+      expect(output).to include("mounts AnyCable::RS.server: kept")
+    end
+
     it "creates cable.yml when it is missing and leaves an existing anycable.yml alone" do
       File.write(file, "default:\n  ping_interval: 7\n")
       output = run_in_process(@dir)
@@ -258,7 +268,7 @@ RSpec.describe AnyCable::RS::Generators::InstallGenerator do
                                               cookie: "user=#{user}", name: user).tap { |c| @clients << c }
     end
 
-    it "mounts anycable-rs at /cable, idempotently, and the app then serves a stock client" do
+    it "serves /cable with anycable-rs (config.anycable_rs.mount), idempotently, and the app then serves a stock client" do
       run_scenario
     end
 
@@ -269,19 +279,19 @@ RSpec.describe AnyCable::RS::Generators::InstallGenerator do
       end
       before = digests
       first = app!("bundle", "exec", "bin/rails", "g", "anycable:rs:install")
-      expect(first).to include("route", "config/cable.yml", "create  config/anycable.yml", "Next:")
+      expect(first).to include("gsub  config/routes.rb", "config/cable.yml", "create  config/anycable.yml", "Next:")
       after = digests
       expect(InstallGeneratorSpec::CHANGED.select { |path| before[path] == after[path] }).to eq([]) # each one changed
 
       routes = File.read(File.join(@app, "config/routes.rb"))
-      expect(routes).to include(%(mount AnyCable::RS.server => "/cable"))
-      expect(File.read(File.join(@app, "config/application.rb"))).to match(/^    config\.action_cable\.mount_path = nil$/)
+      expect(routes).to include(%(  # mount ActionCable.server => "/cable"  # served by anycable-rs))
+      expect(File.read(File.join(@app, "config/application.rb"))).to match(/^    config\.anycable_rs\.mount = true$/)
       expect(adapters(File.read(File.join(@app, "config/cable.yml"))).values.uniq).to eq(["anycable_rs"])
       expect(File.read(File.join(@app, "config/anycable.yml"))).to include("# ping_interval: 3")
 
       second = app!("bundle", "exec", "bin/rails", "g", "anycable:rs:install")
       expect(digests).to eq(after), "a second run changed files:\n#{second}"
-      expect(second).not_to include("create ", "route ", "update ")
+      expect(second).not_to include("create ", "gsub ", "update ", "environment ")
 
       start_puma
       @clients = []

@@ -10,54 +10,48 @@ module AnyCable
       # (docs/quick-start.md), each made only when it is missing, so running it again changes
       # nothing:
       #
-      # - config/routes.rb: `mount AnyCable::RS.server => "/cable"` (a `mount ActionCable.server`
-      #   of that path is replaced);
-      # - config/application.rb: `config.action_cable.mount_path = nil`;
+      # - config/application.rb: `config.anycable_rs.mount = true`, which serves Action Cable's
+      #   mount path (/cable) with anycable-rs from the top of the middleware stack (and turns
+      #   Action Cable's own mount off);
+      # - config/routes.rb: a `mount ActionCable.server => "/cable"` is commented out;
       # - config/cable.yml: `adapter: anycable_rs` for development, test and production (the
       #   file is created when missing; other keys and sections are kept);
       # - config/anycable.yml: every setting with its default and what it does, all commented out
       #   (an existing file is left alone).
       #
-      # An app that sets `config.anycable_rs.mount = true` already serves its cable path with
-      # anycable-rs: routes.rb and application.rb are left alone then.
+      # An app that mounts `AnyCable::RS.server` in its routes already (the way of earlier
+      # versions) is left as it is, with a note: the route works, the middleware is faster when
+      # every client reconnects at once (docs/hotwire.md, "The reconnect storm").
       class InstallGenerator < ::Rails::Generators::Base
         namespace "anycable:rs:install"
         source_root File.expand_path("templates", __dir__)
-        desc "Serves Action Cable's WebSockets with anycable-rs in this app's own Puma: mounts " \
-             "AnyCable::RS.server at /cable, turns Action Cable's mount off, sets adapter: anycable_rs " \
+        desc "Serves Action Cable's WebSockets with anycable-rs in this app's own Puma: sets " \
+             "config.anycable_rs.mount = true (anycable-rs answers /cable), sets adapter: anycable_rs " \
              "in config/cable.yml and writes a commented config/anycable.yml."
 
         MOUNT_PATH = "/cable"
-        MOUNT = %(mount AnyCable::RS.server => "#{MOUNT_PATH}").freeze
         ENVIRONMENTS = %w[development test production].freeze
         ADAPTER = "anycable_rs"
         DOCS = "https://github.com/anycable-rs/anycable-rs/blob/main/docs"
 
-        def mount_server
+        def serve_cable_path
           if self_mounted?
-            say_status :skip, "config/routes.rb: config.anycable_rs.mount = true serves #{MOUNT_PATH}", :blue
-          elsif read("config/routes.rb").include?("AnyCable::RS.server")
-            say_status :identical, "config/routes.rb: AnyCable::RS.server is mounted", :blue
-          elsif read("config/routes.rb").match?(action_cable_mount)
-            gsub_file "config/routes.rb", action_cable_mount, "\\1#{MOUNT}"
+            say_status :identical, "config/application.rb: config.anycable_rs.mount = true", :blue
+          elsif routes_mounted?
+            say_status :skip, "config/routes.rb mounts AnyCable::RS.server: kept. config.anycable_rs.mount = true " \
+                              "(instead of the route) serves #{MOUNT_PATH} before the app's middleware, faster when " \
+                              "every client reconnects at once: #{DOCS}/hotwire.md", :yellow
           else
-            route MOUNT
+            environment "# anycable-rs serves Action Cable's mount path (#{MOUNT_PATH}) from the top of the middleware " \
+                        "stack: Action Cable's own server is not mounted.\nconfig.anycable_rs.mount = true"
           end
         end
 
-        def turn_off_action_cable_mount
-          application = read("config/application.rb")
-          if self_mounted?
-            say_status :skip, "config/application.rb: config.anycable_rs.mount = true", :blue
-          elsif application.match?(/^\s*config\.action_cable\.mount_path\s*=\s*nil\b/)
-            say_status :identical, "config/application.rb: config.action_cable.mount_path = nil", :blue
-          elsif application.match?(/^\s*config\.action_cable\.mount_path\s*=/)
-            say_status :conflict, "config/application.rb sets config.action_cable.mount_path: make it nil " \
-                                  "(anycable-rs serves #{MOUNT_PATH})", :red
-          else
-            environment "# anycable-rs serves #{MOUNT_PATH} (config/routes.rb): Action Cable's own server " \
-                        "is not mounted.\nconfig.action_cable.mount_path = nil"
-          end
+        def retire_action_cable_route
+          return if routes_mounted? || !read("config/routes.rb").match?(action_cable_mount)
+
+          gsub_file "config/routes.rb", action_cable_mount,
+                    "\\1# \\2  # served by anycable-rs (config.anycable_rs.mount = true in config/application.rb)"
         end
 
         def set_cable_adapter
@@ -96,10 +90,6 @@ module AnyCable
                 Keep secrets in the environment, not in the file.
               - Docs: #{DOCS}/quick-start.md
           TEXT
-          return unless meta_tag_layout && !read("config/application.rb").include?("config.action_cable.url")
-
-          say "  - #{meta_tag_layout} calls action_cable_meta_tag: add config.action_cable.url = " \
-              "\"#{MOUNT_PATH}\" to config/application.rb (Action Cable has no mount path to print).", :yellow
         end
 
         # Keys of Action Cable's other adapters that mean nothing to anycable_rs (its Redis is
@@ -169,14 +159,12 @@ module AnyCable
           read("config/application.rb").match?(/^\s*config\.anycable_rs\.mount\s*=\s*true\b/)
         end
 
-        def action_cable_mount
-          /^(\s*)mount\s+ActionCable\.server\s*=>\s*["']#{Regexp.escape(MOUNT_PATH)}["'].*$/
+        def routes_mounted?
+          read("config/routes.rb").match?(/^\s*mount\s+AnyCable::RS\.server\b/)
         end
 
-        def meta_tag_layout
-          @meta_tag_layout ||= Dir[File.join(destination_root, "app/views/layouts/*")].find do |file|
-            File.file?(file) && File.read(file).include?("action_cable_meta_tag")
-          end&.delete_prefix("#{destination_root}/")
+        def action_cable_mount
+          /^(\s*)(mount\s+ActionCable\.server\s*=>\s*["']#{Regexp.escape(MOUNT_PATH)}["'].*)$/
         end
       end
     end
