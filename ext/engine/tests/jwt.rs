@@ -76,6 +76,8 @@ async fn expired_and_forged_tokens_are_refused_with_their_reasons() {
     let (frames, _) = client.until_close().await;
     assert_eq!(frames, [json!({ "type": "disconnect", "reason": "unauthorized", "reconnect": false })]);
     assert_eq!(server.app.connects.load(Ordering::SeqCst), 0);
+    let failed = server.node.metrics().into_iter().find(|s| s.name == "failed_auths_total").map(|s| s.value);
+    assert_eq!(failed, Some(2), "refusals count as the app's do");
 
     // No token: the app's connect decides (the test app wants a cookie).
     let mut bob = server.client("bob").await;

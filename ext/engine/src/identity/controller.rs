@@ -1,12 +1,14 @@
 //! [`JwtIdentification`]: a [`Controller`] in front of the node's own that answers `Connect`
 //! for clients that bring a JWT, and refuses those that bring none when `enforce_jwt` is on.
 //! Without a key (no `jwt_secret`, no `secret`) every connect goes to the app, token or not.
+//! Its refusals count in `failed_auths_total`, as the app's do.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::jwt::{JwtKey, Token};
 use crate::config::Config;
+use crate::metrics::{Counter, Metrics};
 use crate::protocol::{query_param, server, DisconnectReason};
 use crate::rpc::{
     BoxFuture, CommandMessage, CommandResponse, ConnectionRequest, ConnectionResponse, Controller,
@@ -23,6 +25,8 @@ pub struct JwtIdentification {
     header: String,
     /// `enforce_jwt`: a connect without a token is refused.
     enforce: bool,
+    /// Where refusals are counted.
+    metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for JwtIdentification {
@@ -36,8 +40,8 @@ impl std::fmt::Debug for JwtIdentification {
 }
 
 impl JwtIdentification {
-    /// In front of `inner`, with `config`'s JWT settings.
-    pub fn new(inner: Arc<dyn Controller>, config: &Config) -> Self {
+    /// In front of `inner`, with `config`'s JWT settings; refusals are counted in `metrics`.
+    pub fn new(inner: Arc<dyn Controller>, config: &Config, metrics: Arc<Metrics>) -> Self {
         let secret = config.jwt_secret.as_ref().or(config.secret.as_ref());
         Self {
             inner,
@@ -45,6 +49,7 @@ impl JwtIdentification {
             header: format!("x-{}", config.jwt_param.to_ascii_lowercase()),
             param: config.jwt_param.clone(),
             enforce: config.enforce_jwt,
+            metrics,
         }
     }
 
@@ -52,10 +57,13 @@ impl JwtIdentification {
     fn answer(&self, request: &ConnectionRequest) -> Option<ConnectionResponse> {
         let token = query_param(&request.env.url, &self.param)
             .or_else(|| request.env.headers.get(&self.header).cloned());
-        let refused = |reason| ConnectionResponse {
-            status: Status::Failure,
-            transmissions: vec![server::disconnect(reason)],
-            ..ConnectionResponse::default()
+        let refused = |reason| {
+            self.metrics.inc(Counter::FailedAuths);
+            ConnectionResponse {
+                status: Status::Failure,
+                transmissions: vec![server::disconnect(reason)],
+                ..ConnectionResponse::default()
+            }
         };
         let Some(token) = token else {
             return self.enforce.then(|| refused(DisconnectReason::Unauthorized));

@@ -131,7 +131,7 @@ impl Node {
         let pubsub = pubsub.map(|secret| Verifier::new(secret.expose().as_bytes()));
         let metered_controller = Arc::clone(&metered) as Arc<dyn Controller>;
         let streams = SignedStreams::new(metered_controller, turbo, pubsub, &config);
-        let controller = JwtIdentification::new(Arc::new(streams), &config);
+        let controller = JwtIdentification::new(Arc::new(streams), &config, Arc::clone(&metrics));
         let broker = Broker::new(&config);
         Arc::new(Self {
             broker,
