@@ -6,9 +6,12 @@ mod support;
 
 use std::sync::atomic::Ordering;
 
-use anycable_engine::config::Config;
+use std::time::Duration;
+
+use anycable_engine::config::{Config, DisconnectMode};
 use anycable_engine::identity::JwtKey;
 use anycable_engine::secret::Secret;
+use anycable_engine::streams::Verifier;
 use serde_json::{json, Value};
 use support::{chat, start, Client, Server};
 use tokio::net::TcpStream;
@@ -107,4 +110,39 @@ async fn enforce_jwt_refuses_clients_without_a_token_and_no_key_leaves_tokens_to
     let (frames, _) = frank.until_close().await;
     assert_eq!(frames[0]["reason"], "unauthorized", "the test app refuses a client without its cookie");
     assert_eq!(server.app.connects.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_the_app_never_saw_gets_no_disconnect_call_unless_disconnect_mode_says_always() {
+    for (mode, calls) in [(DisconnectMode::Auto, 1), (DisconnectMode::Always, 2), (DisconnectMode::Never, 0)]
+    {
+        let server = start(Config { disconnect_mode: mode, ..config() });
+        let pubsub =
+            json!({ "channel": "$pubsub", "signed_stream_name": Verifier::new(b"app").sign("room") })
+                .to_string();
+        // Only answers without the app: a JWT connect and a signed $pubsub stream.
+        let mut unseen =
+            anonymous(&server, &format!("jid={}", token(&json!({ "user": "ann" }), None)), None).await;
+        assert_eq!(unseen.next_json().await["type"], "welcome");
+        unseen.send(json!({ "command": "subscribe", "identifier": pubsub })).await;
+        unseen.until(|m| m["type"] == "confirm_subscription").await;
+        // The same, and one channel of the app.
+        let mut seen =
+            anonymous(&server, &format!("jid={}", token(&json!({ "user": "bea" }), None)), None).await;
+        assert_eq!(seen.next_json().await["type"], "welcome");
+        seen.send(json!({ "command": "subscribe", "identifier": chat("1") })).await;
+        seen.until(|m| m["type"] == "confirm_subscription").await;
+        drop((unseen, seen));
+        if calls > 0 {
+            server
+                .eventually("the disconnect calls", |_| server.app.disconnects.lock().unwrap().len() == calls)
+                .await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let disconnects = server.app.disconnects.lock().unwrap();
+        assert_eq!(disconnects.len(), calls, "{mode:?}: {disconnects:?}");
+        if mode == DisconnectMode::Auto {
+            assert_eq!(disconnects[0].identifiers, r#"{"user":"bea"}"#);
+        }
+    }
 }

@@ -16,6 +16,14 @@ pub struct CachedSession {
     pub cstate: HashMap<String, String>,
     /// Every subscription, in no particular order.
     pub subscriptions: Vec<CachedSubscription>,
+    /// Whether the app has seen the session (`disconnect_mode: auto`); a kept session of an
+    /// earlier version, which does not say, has been seen.
+    #[serde(default = "seen")]
+    pub disconnectable: bool,
+}
+
+fn seen() -> bool {
+    true
 }
 
 /// One subscription of a [`CachedSession`].

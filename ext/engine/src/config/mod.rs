@@ -88,6 +88,24 @@ const BROKER_ADAPTERS: kinds::Choice<BrokerAdapter> = kinds::Choice(&[
     ("none", BrokerAdapter::None),
 ]);
 
+/// Which sessions get a `Disconnect` call when they end (`disconnect_mode`, as anycable-go).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DisconnectMode {
+    /// Those the app has seen: not a session whose connect and commands were all answered
+    /// without it (a JWT connect, then only Turbo or `$pubsub` streams).
+    Auto,
+    /// Every welcomed session.
+    Always,
+    /// None: the app's `disconnect` and `unsubscribed` never run.
+    Never,
+}
+
+const DISCONNECT_MODES: kinds::Choice<DisconnectMode> = kinds::Choice(&[
+    ("auto", DisconnectMode::Auto),
+    ("always", DisconnectMode::Always),
+    ("never", DisconnectMode::Never),
+]);
+
 /// Log verbosity, as AnyCable names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum LogLevel {
@@ -181,6 +199,11 @@ settings! {
     /// Seconds a graceful shutdown may take: every client gets `server_restart` and every
     /// disconnect call is made within it.
     shutdown_timeout: Duration = Duration::from_secs(30), kinds::Seconds { min: 0, max: 3600 };
+    /// Which sessions get a `Disconnect` call (the app's `disconnect` and `unsubscribed`) when
+    /// they end: `auto` (every session the app has seen: not one whose connect and commands were
+    /// all answered without it, such as a JWT connect with only Turbo streams), `always`, or
+    /// `never`.
+    disconnect_mode: DisconnectMode = DisconnectMode::Auto, DISCONNECT_MODES;
     /// Most WebSocket connections served at once; an upgrade over it gets HTTP 503 with
     /// `Retry-After`. 0: no limit. When unset, anycable-rs uses the open-files limit minus 10 % and 100
     /// descriptors.

@@ -76,6 +76,7 @@ impl JwtIdentification {
                 transmissions: vec![server::welcome(
                     (!request.sid.is_empty()).then_some(request.sid.as_str()),
                 )],
+                disconnect_interest: -1,
                 ..ConnectionResponse::default()
             },
             Token::Expired => refused(DisconnectReason::TokenExpired),

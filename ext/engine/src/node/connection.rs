@@ -32,7 +32,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::broker::presence::INFO_ERROR;
 use crate::broker::{Broker, CachedSession, CachedSubscription, PresenceError, Since};
-use crate::config::Config;
+use crate::config::{Config, DisconnectMode};
 use crate::handshake;
 use crate::hub::{Hub, SessionId, Subscribed, Subscriber, Unsubscribed};
 use crate::logging::Clipped;
@@ -166,6 +166,9 @@ struct Connection {
     heard: Instant,
     /// When the waiting streams of a restored session join without history.
     join_by: Option<Instant>,
+    /// Whether the app answered any of its calls, so it gets a `Disconnect` call
+    /// (`disconnect_mode: auto`).
+    seen_by_app: bool,
 }
 
 pub(super) fn ws_config(config: &Config) -> WebSocketConfig {
@@ -247,6 +250,7 @@ pub(super) async fn live<R: AsyncRead + Unpin>(
         extended,
         heard: Instant::now(),
         join_by: None,
+        seen_by_app: false,
     };
     let shutdown = connection.node.shutdown_signal().clone();
     let mut early = None;
@@ -336,6 +340,7 @@ impl Connection {
         self.env.headers = kept_headers(&self.env.headers, &self.node.config().headers);
         self.identifiers = Arc::from(cached.identifiers);
         self.env.cstate = cached.cstate;
+        self.seen_by_app = cached.disconnectable;
         for kept in cached.subscriptions {
             let identifier: Arc<str> = Arc::from(kept.identifier);
             let subscription = Subscription {
@@ -370,6 +375,7 @@ impl Connection {
         let reply = tokio::time::timeout(RPC_DEADLINE, self.node.controller().connect(request)).await;
         match reply.unwrap_or(Err(RpcError::Unavailable("no reply within the deadline".into()))) {
             Ok(reply) if reply.status == Status::Success => {
+                self.seen_by_app |= reply.disconnect_interest >= 0;
                 self.identifiers = Arc::from(reply.identifiers);
                 merge_state(&mut self.env.cstate, reply.env.cstate);
                 self.transmit(reply.transmissions);
@@ -548,6 +554,7 @@ impl Connection {
         let reply = tokio::time::timeout(RPC_DEADLINE, self.node.controller().command(request)).await;
         match reply.unwrap_or(Err(RpcError::Unavailable("no reply within the deadline".into()))) {
             Ok(mut reply) => {
+                self.seen_by_app |= reply.disconnect_interest >= 0;
                 // A subscribe that asks for history joins its streams as that is answered.
                 let history = command.history.filter(|_| self.node.broker().is_some());
                 let change = reply.presence.take();
@@ -872,7 +879,8 @@ impl Connection {
     }
 
     /// Leaves every stream, keeps the session for a restore (extended protocol, a broker that
-    /// keeps sessions, a close the client may come back from) and queues the `Disconnect` call.
+    /// keeps sessions, a close the client may come back from) and queues the `Disconnect` call
+    /// (unless `disconnect_mode` says the app needs none).
     fn finish(mut self) {
         // Its presence records stay presence_ttl: a client that comes back makes no leave.
         if self.subscriptions.values().any(|s| s.presence.is_some()) {
@@ -910,6 +918,14 @@ impl Connection {
             istate.insert(identifier.to_string(), state);
             subscriptions.push(identifier.to_string());
         }
+        let call = match self.node.config().disconnect_mode {
+            DisconnectMode::Auto => self.seen_by_app,
+            DisconnectMode::Always => true,
+            DisconnectMode::Never => false,
+        };
+        if !call {
+            return tracing::debug!(sid = %self.sid, "no disconnect call (disconnect_mode)");
+        }
         let sid = std::mem::take(&mut self.sid);
         let request = DisconnectRequest {
             identifiers: self.identifiers.to_string(),
@@ -945,6 +961,7 @@ impl Connection {
             identifiers: self.identifiers.to_string(),
             cstate: self.env.cstate.clone(),
             subscriptions,
+            disconnectable: self.seen_by_app,
         }
     }
 }

@@ -113,6 +113,9 @@ pub struct ConnectionResponse {
     pub error_msg: String,
     /// State set during connect.
     pub env: EnvResponse,
+    /// See [`CommandResponse::disconnect_interest`].
+    #[serde(skip)]
+    pub disconnect_interest: i8,
 }
 
 /// `Command` request.
@@ -159,6 +162,11 @@ pub struct CommandResponse {
     /// subscription's presence stream (istate `$p`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub presence: Option<PresenceResponse>,
+    /// Whether the session needs a `Disconnect` call for this answer (`disconnect_mode: auto`):
+    /// -1 not (answered without the app: JWT, signed streams), 0 (every app answer) yes.
+    /// Never on the wire.
+    #[serde(skip)]
+    pub disconnect_interest: i8,
 }
 
 /// A channel's presence change.

@@ -104,6 +104,7 @@ impl From<anycable::ConnectionResponse> for ConnectionResponse {
             transmissions: reply.transmissions,
             error_msg: reply.error_msg,
             env: reply.env.map(EnvResponse::from).unwrap_or_default(),
+            disconnect_interest: 0,
         }
     }
 }
@@ -166,6 +167,7 @@ impl From<anycable::CommandResponse> for CommandResponse {
             env: reply.env.map(EnvResponse::from).unwrap_or_default(),
             stopped_streams: reply.stopped_streams,
             presence: reply.presence.map(|p| PresenceResponse { kind: p.r#type, id: p.id, info: p.info }),
+            disconnect_interest: 0,
         }
     }
 }
@@ -272,6 +274,7 @@ mod tests {
             env: EnvResponse { cstate: map(&[("c", "")]), istate: map(&[("i", "3")]) },
             stopped_streams: vec!["b".into()],
             presence: Some(PresenceResponse { kind: "join".into(), id: "42".into(), info: "{}".into() }),
+            disconnect_interest: 0,
         };
         assert_eq!(CommandResponse::from(anycable::CommandResponse::from(reply.clone())), reply);
 
@@ -283,6 +286,7 @@ mod tests {
             transmissions: vec!["w".into()],
             error_msg: String::new(),
             env: EnvResponse { cstate: map(&[("k", "v")]), ..Default::default() },
+            disconnect_interest: 0,
         };
         assert_eq!(ConnectionResponse::from(anycable::ConnectionResponse::from(welcome.clone())), welcome);
 

@@ -110,6 +110,7 @@ impl SignedStreams {
                         let mut reply = CommandResponse {
                             status: Status::Success,
                             transmissions: vec![server::confirm(&request.identifier)],
+                            disconnect_interest: -1,
                             ..CommandResponse::default()
                         };
                         if pubsub && self.whisper {
@@ -124,6 +125,7 @@ impl SignedStreams {
                     None => CommandResponse {
                         status: Status::Failure,
                         transmissions: vec![server::reject(&request.identifier)],
+                        disconnect_interest: -1,
                         ..CommandResponse::default()
                     },
                 })
@@ -131,6 +133,7 @@ impl SignedStreams {
             "unsubscribe" => Some(CommandResponse {
                 status: Status::Success,
                 stop_streams: true,
+                disconnect_interest: -1,
                 ..CommandResponse::default()
             }),
             _ if pubsub => Some(CommandResponse {
