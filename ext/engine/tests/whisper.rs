@@ -92,3 +92,22 @@ async fn pubsub_subscribers_whisper_with_streams_whisper() {
     alice.send(json!({"command": "whisper", "identifier": id, "data": {"typing": true}})).await;
     bob.silent(Duration::from_millis(300)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whispers_over_max_whispers_per_second_are_dropped() {
+    let server = start(Config { max_whispers_per_second: 3, max_invalid_commands: 0, ..Config::default() });
+    let id = whisperer("1");
+    let (mut alice, mut bob) = (server.client("alice").await, server.client("bob").await);
+    subscribe(&mut alice, &id).await;
+    subscribe(&mut bob, &id).await;
+    for n in 0..10 {
+        alice.send(json!({"command": "whisper", "identifier": id, "data": {"n": n}})).await;
+    }
+    let mut got = Vec::new();
+    while let Ok(m) =
+        tokio::time::timeout(Duration::from_millis(300), bob.until(|m| m.get("message").is_some())).await
+    {
+        got.push(m["message"]["n"].clone());
+    }
+    assert_eq!(got, [0, 1, 2], "a burst of three, the rest dropped");
+}

@@ -233,6 +233,9 @@ settings! {
     streams_secret: Option<Secret> = None, kinds::SecretText;
     /// `$pubsub` subscribers may `whisper` to the other subscribers of their stream.
     streams_whisper: bool = false, kinds::Flag;
+    /// Most whispers one connection may send per second (as many at once after a pause); one
+    /// over it is dropped and counts against `max_invalid_commands`. 0: no limit.
+    max_whispers_per_second: usize = 20, kinds::Int { min: 0, max: 100_000, unit: "a whole number" };
     /// `$pubsub` subscribers may `join` their stream's presence set (and ask who is in it).
     streams_presence: bool = false, kinds::Flag;
     /// Seconds a presence record stays after its last session left without `leave` (its socket

@@ -47,6 +47,7 @@ use crate::rpc::{
 };
 use crate::streams::{PRESENCE_STREAM, WHISPER_STREAM};
 
+use super::bucket::Bucket;
 use super::session::{Close, Control, SessionHandle};
 use super::socket::{self, Incoming};
 use super::writer;
@@ -169,6 +170,8 @@ struct Connection {
     /// Whether the app answered any of its calls, so it gets a `Disconnect` call
     /// (`disconnect_mode: auto`).
     seen_by_app: bool,
+    /// Whispers it may send now (`max_whispers_per_second`).
+    whispers: Bucket,
 }
 
 pub(super) fn ws_config(config: &Config) -> WebSocketConfig {
@@ -239,6 +242,7 @@ pub(super) async fn live<R: AsyncRead + Unpin>(
     mut source: Source<R>,
 ) -> bool {
     let mut connection = Connection {
+        whispers: Bucket::new(node.config().max_whispers_per_second),
         node,
         sid,
         handle,
@@ -742,8 +746,14 @@ impl Connection {
     }
 
     /// Sends `data` to the other subscribers of the subscription's whisper stream (istate `$w`,
-    /// set by `stream_from …, whisper: true`); a subscription without one cannot whisper.
+    /// set by `stream_from …, whisper: true`); a subscription without one cannot whisper, nor
+    /// a connection over `max_whispers_per_second`.
     fn whisper(&mut self, identifier: &str, data: String) {
+        if !self.whispers.take() {
+            let identifier = Clipped(identifier);
+            tracing::debug!(sid = %self.sid, %identifier, "whisper dropped: over max_whispers_per_second");
+            return self.invalid_command();
+        }
         let stream = self.subscriptions.get(identifier).and_then(|s| s.istate.get(WHISPER_STREAM));
         match stream.filter(|stream| !stream.is_empty()) {
             Some(stream) => self.node.whisper(stream.clone(), data, self.sid.clone()),

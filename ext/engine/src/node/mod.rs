@@ -22,6 +22,7 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+mod bucket;
 mod connection;
 mod frame;
 #[doc(hidden)]
