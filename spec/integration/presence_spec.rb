@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require "net/http"
+require "open3"
 require_relative "support/integration_helper"
 require_relative "../support/redis_server"
 
@@ -111,6 +112,23 @@ RSpec.describe "Presence", :anycable_rs_only, integration: true do
     bob.send_command("lobby", { command: "leave" })
     expect(alice.wait_for_received("lobby") { |data| data == left("2") }).to be_truthy
     expect(stats(@puma)["rpc_call_total"]).to eq(calls)
+  end
+
+  it "serves AnyCable's own client (@anycable/core's channel.presence)" do
+    IntegrationSupport::NodeCableClient.check_installed!
+    room = unique("room")
+    script = File.join(IntegrationSupport::NodeCableClient::CLIENT_DIR, "presence_check.mjs")
+    out, err, status = Open3.capture3("timeout", "60", "node", script, JSON.generate(puma: @puma.http_origin, room: room),
+                                      chdir: IntegrationSupport::NodeCableClient::CLIENT_DIR)
+    raise "presence_check.mjs failed (#{status}):\n#{err}\n#{@puma.log}" unless status.success?
+
+    seen = JSON.parse(out.lines.last)
+    expect(seen.dig("pubsub", "info")).to eq("a" => { "name" => "Alice" }, "b" => { "name" => "Bob" })
+    expect(seen.dig("pubsub", "events")).to include({ "type" => "join", "id" => "b", "info" => { "name" => "Bob" } },
+                                                    { "type" => "leave", "id" => "b" })
+    expect(seen.dig("pubsub", "after_leave")).to eq("a" => { "name" => "Alice" })
+    expect(seen.dig("channel", "info")).to eq("alice-#{room}" => { "name" => "Alice-#{room}" },
+                                              "bob-#{room}" => { "name" => "Bob-#{room}" })
   end
 
   it "refuses presence on a subscription without a presence stream" do
