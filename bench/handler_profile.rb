@@ -1,8 +1,9 @@
 # frozen_string_literal: true
 
-# Times the Rails RPC handler alone (no sockets, no bridge): a `perform` of BenchChannel#echo
-# through AnyCable::RS::Rails::RPCHandler#command, as the in-process bridge calls it, and, when
-# Debian's ruby-stackprof is installed, prints where the time goes.
+# Times the Rails RPC handler alone (no sockets, no bridge): a `connect` of the test-app's
+# connection through AnyCable::RS::Rails::RPCHandler#connect, and a `perform` of
+# BenchChannel#echo through #command, as the in-process bridge calls them, and, when Debian's
+# ruby-stackprof is installed, prints where a perform's time goes.
 #
 #   cd test-app && RAILS_ENV=production SECRET_KEY_BASE=x RAILS_LOG_LEVEL=warn \
 #     bundle exec rails runner ../bench/handler_profile.rb
@@ -25,6 +26,13 @@ end
 abort "subscribe failed" unless command.call("subscribe", "")["status"] == 1
 echo = '{"action":"echo","n":1}'
 abort "echo failed" unless command.call("message", echo)["status"] == 1
+
+3.times do
+  started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+  calls.times { |n| handler.connect("env" => env, "sid" => "bench-#{n}") }
+  elapsed = Process.clock_gettime(Process::CLOCK_MONOTONIC) - started
+  puts "handler: #{(elapsed / calls * 1e6).round(1)} µs per connect (#{calls} calls)"
+end
 
 3.times do
   started = Process.clock_gettime(Process::CLOCK_MONOTONIC)

@@ -42,6 +42,19 @@ module PresenceHelpers
   def room_of(room)
     { channel: "PresenceChannel", room: room }
   end
+
+  # Alice, then Bob, subscribed to one new room of `puma`, both heard joining by Alice:
+  # [alice, bob, alice's name, bob's name].
+  def alice_and_bob(puma)
+    room = unique("room")
+    names = [unique("alice"), unique("bob")]
+    clients = names.map { |name| client_of(puma, name) }
+    clients.zip(names).each do |client, name|
+      client.subscribe!("room", room_of(room))
+      clients.first.wait_for_received("room") { |data| data == joined(name) }
+    end
+    [*clients, *names]
+  end
 end
 
 RSpec.describe "Presence", :anycable_rs_only, integration: true do
@@ -56,15 +69,8 @@ RSpec.describe "Presence", :anycable_rs_only, integration: true do
   after(:all) { @puma&.stop }
 
   it "tells the stream who joins and leaves (join_presence in the channel), and who is there" do
-    room = unique("room")
-    alice_name = unique("alice")
-    bob_name = unique("bob")
-    alice = client_of(@puma, alice_name)
-    alice.subscribe!("room", room_of(room))
-    expect(alice.wait_for_received("room") { |data| data["type"] == "join" }).to eq(joined(alice_name))
-    bob = client_of(@puma, bob_name)
-    bob.subscribe!("room", room_of(room))
-    expect(alice.wait_for_received("room") { |data| data == joined(bob_name) }).to be_truthy
+    alice, bob, alice_name, bob_name = alice_and_bob(@puma)
+    expect(presence_events(alice, "room")).to eq([joined(alice_name), joined(bob_name)])
 
     info = who_is_there(bob, "room")
     expect(info["total"]).to eq(2)
@@ -81,14 +87,7 @@ RSpec.describe "Presence", :anycable_rs_only, integration: true do
   end
 
   it "keeps a client whose socket closed for presence_ttl, then tells the others it left" do
-    room = unique("room")
-    alice_name = unique("alice")
-    bob_name = unique("bob")
-    alice = client_of(@puma, alice_name)
-    alice.subscribe!("room", room_of(room))
-    bob = client_of(@puma, bob_name)
-    bob.subscribe!("room", room_of(room))
-    alice.wait_for_received("room") { |data| data == joined(bob_name) }
+    alice, bob, _, bob_name = alice_and_bob(@puma)
 
     closed = Process.clock_gettime(Process::CLOCK_MONOTONIC)
     bob.close

@@ -32,15 +32,15 @@ pub fn leave_event(id: &str) -> String {
     format!(r#"{{"type":"leave","id":{}}}"#, json_str(id))
 }
 
-/// The answer to a `presence` request: the number of records, and them unless `records` is
-/// `None`.
+/// The answer to a `presence` request: the number of records, and (`with_records`) them.
 pub fn info_message<'a>(
     total: usize,
-    records: Option<impl Iterator<Item = (&'a str, Option<&'a str>)>>,
+    with_records: bool,
+    records: impl Iterator<Item = (&'a str, Option<&'a str>)>,
 ) -> String {
-    let Some(records) = records else {
+    if !with_records {
         return format!(r#"{{"type":"info","total":{total}}}"#);
-    };
+    }
     let records: Vec<String> = records
         .map(|(id, info)| match info {
             Some(info) => format!(r#"{{"id":{},"info":{info}}}"#, json_str(id)),
@@ -175,15 +175,8 @@ impl Presences {
     pub fn info(&self, stream: &str, with_records: bool) -> String {
         let state = locked(&self.state);
         let records = state.streams.get(stream);
-        let total = records.map_or(0, HashMap::len);
-        let listed = records
-            .filter(|_| with_records)
-            .map(|records| records.iter().map(|(id, record)| (id.as_str(), record.info.as_deref())));
-        match listed {
-            Some(listed) => info_message(total, Some(listed)),
-            None if with_records => info_message(total, Some(std::iter::empty())),
-            None => info_message(total, None::<std::iter::Empty<_>>),
-        }
+        let listed = records.into_iter().flatten().map(|(id, record)| (id.as_str(), record.info.as_deref()));
+        info_message(records.map_or(0, HashMap::len), with_records, listed)
     }
 
     /// Session `sid` is gone without leaving: its records leave after the ttl, unless it is

@@ -96,11 +96,7 @@ impl Store {
             _ => None,
         });
         let total = usize::try_from(*total).unwrap_or(0);
-        let message = if with_records {
-            info_message(total, Some(records))
-        } else {
-            info_message(total, None::<std::iter::Empty<_>>)
-        };
+        let message = info_message(total, with_records, records);
         Ok((leaves_of(leaves)?, message))
     }
 

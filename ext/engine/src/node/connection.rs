@@ -543,8 +543,10 @@ impl Connection {
             _ => {}
         }
         // Leaving the channel leaves its presence set.
-        let leaving = (command.command == Command::Unsubscribe)
-            .then(|| self.presence_stream(&command.identifier).zip(self.present_as(&command.identifier)))
+        let present =
+            self.subscriptions.get(command.identifier.as_str()).is_some_and(|s| s.presence.is_some());
+        let leaving = (command.command == Command::Unsubscribe && present)
+            .then(|| self.presence_stream(&command.identifier))
             .flatten();
         let istate =
             self.subscriptions.get(command.identifier.as_str()).map(|s| s.istate.clone()).unwrap_or_default();
@@ -568,7 +570,7 @@ impl Connection {
                 if let Some(history) = history.filter(|_| subscribed) {
                     self.history(&command.identifier, &history).await;
                 }
-                if let Some((stream, _)) = leaving {
+                if let Some(stream) = leaving {
                     self.leave_stream(&stream).await;
                 }
                 match change {

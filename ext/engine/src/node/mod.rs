@@ -304,12 +304,13 @@ impl Node {
     /// A broadcast bigger than `max_outgoing_size` is refused (logged, counted): no client could
     /// take it within its budget.
     pub fn deliver(&self, stream: &str, data: &str, exclude: Option<SessionId>) -> usize {
-        self.deliver_as(stream, data, exclude, false, None)
+        self.deliver_as(stream, data, exclude, false, None, false)
     }
 
     /// [`Self::deliver`]; a `transient` broadcast is not placed in the stream's history (it
     /// carries no position and a client catching up never gets it). Under `broker: redis`
-    /// only broadcasts that come with their `position` are placed; others are live only.
+    /// only broadcasts that come with their `position` are placed; others are live only. A
+    /// `presence` event is framed with `"type":"presence"` and never placed.
     fn deliver_as(
         &self,
         stream: &str,
@@ -317,6 +318,7 @@ impl Node {
         exclude: Option<SessionId>,
         transient: bool,
         position: Option<&Position>,
+        presence: bool,
     ) -> usize {
         self.metrics.inc(Counter::BroadcastMsg);
         if data.len() > self.config.max_outgoing_size {
@@ -327,6 +329,7 @@ impl Node {
         }
         let deliver_placed = |data: &_, at: Placed<'_>| self.hub.deliver_placed(data, at, exclude);
         let reached = match (&self.broker, position) {
+            _ if presence => self.hub.deliver_typed(stream, "presence", data, exclude),
             (Some(_), _) if transient => self.hub.deliver(stream, data, exclude),
             // Placed and delivered under the stream's history lock (broker::Memory::publish).
             (Some(broker), _) if broker.redis().is_none() => {
@@ -382,17 +385,17 @@ impl Node {
     /// sessions it reached. Never waits.
     pub fn apply(&self, publication: &Publication) -> usize {
         match publication {
-            Publication::Broadcast(broadcast) if broadcast.presence => {
-                self.metrics.inc(Counter::BroadcastMsg);
-                let exclude = broadcast.exclude_socket.as_deref().and_then(|sid| self.session_id(sid));
-                let reached = self.hub.deliver_typed(&broadcast.stream, "presence", &broadcast.data, exclude);
-                self.metrics.add(Counter::ServerMsg, reached as u64);
-                reached
-            }
             Publication::Broadcast(broadcast) => {
                 let exclude = broadcast.exclude_socket.as_deref().and_then(|sid| self.session_id(sid));
                 let (transient, position) = (broadcast.transient, broadcast.position.as_ref());
-                self.deliver_as(&broadcast.stream, &broadcast.data, exclude, transient, position)
+                self.deliver_as(
+                    &broadcast.stream,
+                    &broadcast.data,
+                    exclude,
+                    transient,
+                    position,
+                    broadcast.presence,
+                )
             }
             Publication::Disconnect(disconnect) => {
                 self.disconnect_remote(&disconnect.identifiers, disconnect.reconnect)

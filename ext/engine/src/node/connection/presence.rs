@@ -24,11 +24,6 @@ impl Connection {
         subscription.istate.get(PRESENCE_STREAM).filter(|stream| !stream.is_empty()).cloned()
     }
 
-    /// Whom subscription `identifier` is present as.
-    pub(super) fn present_as(&self, identifier: &str) -> Option<PresenceJoin> {
-        self.subscriptions.get(identifier)?.presence.clone()
-    }
-
     /// Enters the presence set of the subscription's presence stream as `join`; a subscription
     /// without one cannot (a client's attempt, `by_client`, counts as an invalid command).
     pub(super) async fn join_presence(&mut self, identifier: &str, join: PresenceJoin, by_client: bool) {
